@@ -1,0 +1,126 @@
+//! Wiring: build the exporter from a [`Config`], start the simulated endpoint for `--demo`, and
+//! run the servers until SIGTERM or SIGINT.
+
+use crate::config::{Config, SimulateArgs, UriSource};
+use crate::scrape::Exporter;
+use crate::server::{self, ServerError, State};
+use crate::simulate::{self, Endpoint, Scenario, Source};
+use crate::tmds::client::MetadataClient;
+use std::sync::Arc;
+
+/// A start-up error: printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// A replay file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Run the exporter (sidecar or demo mode) until a termination signal.
+pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
+    let listener = server::bind(&cfg.listen_address).await?;
+    if cfg.uri_source == UriSource::Demo {
+        let sim = server::bind("127.0.0.1:0").await?;
+        let addr = sim.local_addr().map_err(|source| ServerError::Bind {
+            addr: "127.0.0.1:0".into(),
+            source,
+        })?;
+        let endpoint = Endpoint::new(Source::live(Scenario::Fargate));
+        tokio::spawn(simulate::serve(sim, endpoint, std::future::pending()));
+        cfg.metadata_uri = Some(format!("http://{addr}/v4/{}", "demo"));
+    }
+    let uri = cfg.metadata_uri.clone().unwrap_or_default();
+    let client = MetadataClient::new(uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes);
+    let exporter = Exporter::new(
+        client,
+        cfg.filter.clone(),
+        cfg.metadata_timeout,
+        cfg.cache_ttl,
+    );
+    let state = Arc::new(State::new(exporter, cfg.telemetry_path.clone()));
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| cfg.listen_address.clone());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %local,
+        metrics_path = %cfg.telemetry_path,
+        metadata_uri = %uri,
+        source = ?cfg.uri_source,
+        "ecs-exporter started"
+    );
+    if cfg.uri_source == UriSource::Demo {
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(9779);
+        eprintln!(
+            "demo: serving a simulated Fargate task; metrics at http://localhost:{port}{}",
+            cfg.telemetry_path
+        );
+    }
+    server::serve(listener, state, cfg.max_connections, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Run only the simulated endpoint until a termination signal.
+pub async fn run_simulator(args: SimulateArgs) -> Result<(), AppError> {
+    let source = match (&args.task, &args.stats) {
+        (Some(t), Some(s)) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|source| AppError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })
+            };
+            Source::Fixed {
+                task: read(t)?.into(),
+                stats: read(s)?.into(),
+            }
+        }
+        _ => Source::live(args.scenario),
+    };
+    let listener = server::bind(&args.listen).await?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(args.listen.clone());
+    tracing::info!(listen = %addr, "simulated task metadata endpoint started");
+    // The base URI on its own line on stdout, for scripts and tests.
+    println!("http://{addr}");
+    simulate::serve(listener, Endpoint::new(source), shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "received signal"),
+                    _ = int.recv() => tracing::info!(signal = "SIGINT", "received signal"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

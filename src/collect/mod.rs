@@ -1,0 +1,147 @@
+//! TMDS model → snapshot: the rules that turn `/task` and `/task/stats` into series.
+//!
+//! Pure functions, no I/O. Task metadata here, per-container metadata and resource usage in
+//! [`container`], network in [`network`].
+
+mod container;
+mod network;
+
+use crate::metrics::Family;
+use crate::snapshot::{LabelValue, Snapshot, Value};
+use crate::timefmt::parse_rfc3339_nanos;
+use crate::tmds::model::{Stats, Task, TaskStats};
+use regex_lite::Regex;
+use std::sync::Arc;
+
+/// Which containers to export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Keep only containers whose name matches (when set).
+    pub include: Option<Regex>,
+    /// Drop containers whose name matches; wins over `include`.
+    pub exclude: Option<Regex>,
+    /// Also export containers whose `Type` is not `NORMAL` (the pause container).
+    pub include_internal: bool,
+}
+
+impl Filter {
+    /// Whether a container with this name and type is exported.
+    pub fn keeps(&self, name: &str, kind: Option<&str>) -> bool {
+        if !self.include_internal && kind.is_some_and(|k| !k.is_empty() && k != "NORMAL") {
+            return false;
+        }
+        if self.exclude.as_ref().is_some_and(|r| r.is_match(name)) {
+            return false;
+        }
+        self.include.as_ref().is_none_or(|r| r.is_match(name))
+    }
+}
+
+/// What collection noticed that is not a series.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Containers (in `/task` or `/task/stats`) whose entry could not be parsed: `(id or index, reason)`.
+    pub container_errors: Vec<(String, String)>,
+}
+
+/// Append the series of a task and its stats to `out`.
+pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapshot) -> Report {
+    let mut report = Report::default();
+    task_series(task, out);
+    let task_memory_limit = task.limits.get().and_then(|l| mib_to_bytes(l.memory));
+
+    for (id, entry) in &stats.containers {
+        if let Err(e) = entry {
+            report
+                .container_errors
+                .push((id.clone(), format!("stats: {e}")));
+        }
+    }
+
+    let mut exported = Vec::with_capacity(task.containers.len());
+    for (idx, c) in task.containers.iter().enumerate() {
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => {
+                report
+                    .container_errors
+                    .push((format!("Containers[{idx}]"), format!("task: {e}")));
+                continue;
+            }
+        };
+        let name = c.name.or_empty();
+        if !filter.keeps(name, c.kind.get()) {
+            continue;
+        }
+        let name: LabelValue = Arc::from(name);
+        let st = c
+            .docker_id
+            .get()
+            .and_then(|id| stats.containers.get(id))
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|o| o.as_ref());
+        container::series(c, st, &name, task_memory_limit, out);
+        exported.push((name, st));
+    }
+    network::series(task, stats, &exported, out);
+    report
+}
+
+fn task_series(task: &Task, out: &mut Snapshot) {
+    let l = |v: &crate::tmds::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
+    out.push(
+        Family::TaskInfo,
+        vec![
+            ("cluster", l(&task.cluster)),
+            ("task_arn", l(&task.task_arn)),
+            ("family", l(&task.family)),
+            ("revision", l(&task.revision)),
+            ("launch_type", l(&task.launch_type)),
+            ("availability_zone", l(&task.availability_zone)),
+            ("desired_status", l(&task.desired_status)),
+            ("known_status", l(&task.known_status)),
+        ],
+        Value::U64(1),
+    );
+    if let Some(limits) = task.limits.get() {
+        if let Some(cpu) = limits.cpu.as_f64().filter(|v| *v > 0.0) {
+            out.push(Family::TaskCpuLimit, vec![], Value::F64(cpu));
+        }
+        if let Some(mem) = mib_to_bytes(limits.memory) {
+            out.push(Family::TaskMemoryLimit, vec![], Value::U64(mem));
+        }
+    }
+    if let Some(eph) = task.ephemeral_storage_metrics.get() {
+        if let Some(v) = mib_to_bytes_allow_zero(eph.utilized) {
+            out.push(Family::TaskEphemeralUsed, vec![], Value::U64(v));
+        }
+        if let Some(v) = mib_to_bytes_allow_zero(eph.reserved) {
+            out.push(Family::TaskEphemeralAllocated, vec![], Value::U64(v));
+        }
+    }
+    if let Some(t) = task.pull_started_at.get().and_then(parse_rfc3339_nanos) {
+        out.push(Family::TaskPullStart, vec![], Value::Nanos(t));
+    }
+    if let Some(t) = task.pull_stopped_at.get().and_then(parse_rfc3339_nanos) {
+        out.push(Family::TaskPullStop, vec![], Value::Nanos(t));
+    }
+}
+
+/// A limit in MiB as bytes; `None` when absent, not positive, or overflowing.
+pub(crate) fn mib_to_bytes(v: crate::tmds::lenient::Num) -> Option<u64> {
+    mib_to_bytes_allow_zero(v).filter(|b| *b > 0)
+}
+
+/// A size in MiB as bytes, zero allowed (a usage may be 0); fractional MiB are rounded down.
+fn mib_to_bytes_allow_zero(v: crate::tmds::lenient::Num) -> Option<u64> {
+    if let Some(u) = v.as_u64() {
+        return u.checked_mul(1_048_576);
+    }
+    let f = v.as_f64()?;
+    (f >= 0.0 && f < 1.7e13).then(|| (f * 1_048_576.0) as u64)
+}
+
+/// The time of a stats sample, for picking the freshest copy.
+pub(crate) fn sample_time(s: &Stats) -> Option<i128> {
+    s.read.get().and_then(parse_rfc3339_nanos)
+}

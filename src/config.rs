@@ -1,0 +1,375 @@
+//! The command line: every flag with its environment variable (`ECS_EXPORTER_<FLAG>`, flag
+//! wins), validation, and the one immutable [`Config`] the rest of the program reads. Bad input
+//! is a one-line error and exit code 2.
+
+use crate::collect::Filter;
+use clap::{Parser, Subcommand, ValueEnum};
+use regex_lite::Regex;
+use std::time::Duration;
+
+/// Version line: version, git revision, rustc version.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("ECS_EXPORTER_GIT_REVISION"),
+    ", ",
+    env!("ECS_EXPORTER_RUSTC_VERSION"),
+    ")"
+);
+
+/// The git revision the binary was built from (`unknown` outside a checkout).
+pub const REVISION: &str = env!("ECS_EXPORTER_GIT_REVISION");
+
+/// Prometheus exporter for Amazon ECS tasks: reads the task metadata endpoint and serves /metrics.
+#[derive(Debug, Parser)]
+#[command(name = "ecs-exporter", version = LONG_VERSION, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Run a subcommand instead of the exporter.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Address to serve on (`:PORT` means every interface).
+    #[arg(
+        long = "web.listen-address",
+        env = "ECS_EXPORTER_WEB_LISTEN_ADDRESS",
+        default_value = ":9779",
+        value_name = "ADDR"
+    )]
+    pub listen_address: String,
+
+    /// Path under which metrics are served.
+    #[arg(long = "web.telemetry-path", env = "ECS_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_path, value_name = "PATH")]
+    pub telemetry_path: String,
+
+    /// Most connections served at once; further connections are closed at once.
+    #[arg(long = "web.max-connections", env = "ECS_EXPORTER_WEB_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65535), value_name = "N")]
+    pub max_connections: u32,
+
+    /// Task metadata base URI [default: $ECS_CONTAINER_METADATA_URI_V4, else $ECS_CONTAINER_METADATA_URI].
+    #[arg(
+        long = "metadata.uri",
+        env = "ECS_EXPORTER_METADATA_URI",
+        value_name = "URI"
+    )]
+    pub metadata_uri: Option<String>,
+
+    /// Upper bound for one upstream request (never longer than the scrape timeout Prometheus announces).
+    #[arg(long = "metadata.timeout", env = "ECS_EXPORTER_METADATA_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub metadata_timeout: Duration,
+
+    /// How long one upstream read is reused by later scrapes (0s disables reuse).
+    #[arg(long = "metadata.cache-ttl", env = "ECS_EXPORTER_METADATA_CACHE_TTL", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub cache_ttl: Duration,
+
+    /// Largest upstream response body accepted, in bytes.
+    #[arg(long = "metadata.max-body-bytes", env = "ECS_EXPORTER_METADATA_MAX_BODY_BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1024..), value_name = "BYTES")]
+    pub max_body_bytes: u64,
+
+    /// Export only containers whose name matches this regular expression.
+    #[arg(long = "container.include", env = "ECS_EXPORTER_CONTAINER_INCLUDE", value_parser = parse_regex, value_name = "REGEX")]
+    pub container_include: Option<Regex>,
+
+    /// Leave out containers whose name matches this regular expression (wins over include).
+    #[arg(long = "container.exclude", env = "ECS_EXPORTER_CONTAINER_EXCLUDE", value_parser = parse_regex, value_name = "REGEX")]
+    pub container_exclude: Option<Regex>,
+
+    /// Also export containers whose Type is not NORMAL (the ~internal~ecs~pause container).
+    #[arg(
+        long = "container.include-internal",
+        env = "ECS_EXPORTER_CONTAINER_INCLUDE_INTERNAL"
+    )]
+    pub container_include_internal: bool,
+
+    /// Serve metrics of a built-in simulated task (no AWS needed).
+    #[arg(long, env = "ECS_EXPORTER_DEMO")]
+    pub demo: bool,
+
+    /// Log level.
+    #[arg(
+        long = "log.level",
+        env = "ECS_EXPORTER_LOG_LEVEL",
+        default_value = "info",
+        global = true,
+        value_name = "LEVEL"
+    )]
+    pub log_level: LogLevel,
+
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        env = "ECS_EXPORTER_LOG_FORMAT",
+        default_value = "logfmt",
+        global = true,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve only the simulated task metadata endpoint (for development and tests).
+    Simulate(SimulateArgs),
+}
+
+/// `ecs-exporter simulate` flags.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to serve the simulated endpoint on.
+    #[arg(long, default_value = "127.0.0.1:51679", value_name = "ADDR")]
+    pub listen: String,
+    /// Which simulated task to serve.
+    #[arg(long, default_value = "fargate", value_name = "NAME")]
+    pub scenario: crate::simulate::Scenario,
+    /// Serve this `/task` body instead of a scenario (with --stats).
+    #[arg(long, requires = "stats", value_name = "FILE")]
+    pub task: Option<std::path::PathBuf>,
+    /// Serve this `/task/stats` body instead of a scenario (with --task).
+    #[arg(long, requires = "task", value_name = "FILE")]
+    pub stats: Option<std::path::PathBuf>,
+}
+
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including raw upstream bodies.
+    Debug,
+    /// Start-up and notable events.
+    Info,
+    /// Upstream failures and other problems.
+    Warn,
+    /// Only errors.
+    Error,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `ts=... level=... msg="..." key=value`.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the metadata URI came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriSource {
+    /// `--metadata.uri` or `ECS_EXPORTER_METADATA_URI`.
+    Flag,
+    /// `ECS_CONTAINER_METADATA_URI_V4`.
+    V4,
+    /// `ECS_CONTAINER_METADATA_URI` (v3).
+    V3,
+    /// The in-process simulated task of `--demo`.
+    Demo,
+}
+
+/// The exporter's validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to serve on.
+    pub listen_address: String,
+    /// Metrics path.
+    pub telemetry_path: String,
+    /// Connection bound.
+    pub max_connections: usize,
+    /// TMDS base URI without a trailing slash; `None` in demo mode until the simulator starts.
+    pub metadata_uri: Option<String>,
+    /// Where the URI came from.
+    pub uri_source: UriSource,
+    /// Upstream timeout.
+    pub metadata_timeout: Duration,
+    /// Result reuse period.
+    pub cache_ttl: Duration,
+    /// Body size cap.
+    pub max_body_bytes: u64,
+    /// Container filter.
+    pub filter: Filter,
+}
+
+/// A configuration error: printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No metadata URI anywhere.
+    #[error("no task metadata endpoint: ECS_CONTAINER_METADATA_URI_V4 is not set (ECS sets it in every task); pass --metadata.uri, or try --demo")]
+    MissingUri,
+    /// A URI that is not `http://host[:port][/path]`.
+    #[error("invalid metadata URI {uri:?} (from {from}): {reason}")]
+    InvalidUri {
+        /// The value.
+        uri: String,
+        /// Its source.
+        from: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Look up an environment variable, treating empty as unset.
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Cli {
+    /// Turn the parsed flags into a [`Config`], resolving the metadata URI.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let (uri, source) = if self.demo {
+            (None, UriSource::Demo)
+        } else if let Some(u) = self.metadata_uri.filter(|u| !u.trim().is_empty()) {
+            (Some(validate_uri(&u, "--metadata.uri")?), UriSource::Flag)
+        } else if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI_V4") {
+            (
+                Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI_V4")?),
+                UriSource::V4,
+            )
+        } else if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI") {
+            (
+                Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI")?),
+                UriSource::V3,
+            )
+        } else {
+            return Err(ConfigError::MissingUri);
+        };
+        Ok(Config {
+            listen_address: self.listen_address,
+            telemetry_path: self.telemetry_path,
+            max_connections: self.max_connections as usize,
+            metadata_uri: uri,
+            uri_source: source,
+            metadata_timeout: self.metadata_timeout,
+            cache_ttl: self.cache_ttl,
+            max_body_bytes: self.max_body_bytes,
+            filter: Filter {
+                include: self.container_include,
+                exclude: self.container_exclude,
+                include_internal: self.container_include_internal,
+            },
+        })
+    }
+}
+
+/// Check that `uri` is a plain `http://` URI with a host, and drop any trailing slash.
+pub fn validate_uri(uri: &str, from: &'static str) -> Result<String, ConfigError> {
+    let bad = |reason: &str| ConfigError::InvalidUri {
+        uri: uri.to_owned(),
+        from,
+        reason: reason.to_owned(),
+    };
+    let trimmed = uri.trim().trim_end_matches('/');
+    let parsed: http::Uri = trimmed
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    match parsed.scheme_str() {
+        Some("http") => {}
+        Some(s) => {
+            return Err(bad(&format!(
+                "scheme {s:?} is not supported, the endpoint speaks plain http"
+            )))
+        }
+        None => return Err(bad("expected http://host[:port]/path")),
+    }
+    if parsed.host().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if parsed.query().is_some() {
+        return Err(bad("a query string is not allowed"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Parse a Prometheus-style duration: `500ms`, `5s`, `1m30s`, `2h`; `0` alone is zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let err = || format!("{s:?} is not a duration (examples: 500ms, 5s, 1m30s)");
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(err());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let ms: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(err()),
+        };
+        let add = n.checked_mul(ms).ok_or_else(err)?;
+        total = total
+            .checked_add(Duration::from_millis(add))
+            .ok_or_else(err)?;
+    }
+    Ok(total)
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?} must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| {
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid regular expression")
+            .to_owned()
+    })
+}
+
+fn parse_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s.contains(char::is_whitespace) {
+        return Err(format!("{s:?} must start with / and contain no spaces"));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5", "s", "5x", "-1s", "1.5s", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn uris() {
+        assert_eq!(
+            validate_uri("http://169.254.170.2/v4/abc-1/", "t").unwrap(),
+            "http://169.254.170.2/v4/abc-1"
+        );
+        for bad in [
+            "",
+            "169.254.170.2/v4",
+            "https://x/v4",
+            "http:///v4",
+            "not a uri",
+            "http://x/v4?a=1",
+        ] {
+            assert!(validate_uri(bad, "t").is_err(), "{bad}");
+        }
+    }
+}

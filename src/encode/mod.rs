@@ -1,0 +1,196 @@
+//! Snapshot → exposition formats: Prometheus text 0.0.4 ([`text`]) and OpenMetrics 1.0.0
+//! ([`openmetrics`]), plus content negotiation. Both write HELP and TYPE once per family, from
+//! the metric table, and share the value and label writers here.
+
+pub mod openmetrics;
+pub mod text;
+
+use crate::metrics::Family;
+use crate::snapshot::{Series, Snapshot, Value};
+use std::io::Write;
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics text 1.0.0.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// Pick the format an `Accept` header prefers: OpenMetrics when it is accepted with a
+    /// quality at least that of plain text, else text 0.0.4.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let (mut om, mut text) = (0.0f32, 0.0f32);
+        for part in accept.split(',') {
+            let mut params = part.split(';');
+            let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            let mut q = 1.0f32;
+            let mut version_ok = true;
+            for p in params {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = v.trim().parse().unwrap_or(0.0),
+                    // We speak OpenMetrics 1.0.0 only (0.0.1 is the same text format).
+                    "version" => version_ok = matches!(v.trim(), "1.0.0" | "0.0.1"),
+                    _ => {}
+                }
+            }
+            match media.as_str() {
+                "application/openmetrics-text" if version_ok => om = om.max(q),
+                "text/plain" | "*/*" | "text/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// Write a snapshot (already grouped by family with [`Snapshot::sort`]) in `format`.
+pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
+    match format {
+        Format::Text => text::encode(snapshot, out),
+        Format::OpenMetrics => openmetrics::encode(snapshot, out),
+    }
+}
+
+/// Runs of series of the same family, in order.
+pub(crate) fn families(series: &[Series]) -> impl Iterator<Item = (Family, &[Series])> {
+    let mut rest = series;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let n = rest.iter().take_while(|s| s.family == first.family).count();
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some((first.family, run))
+    })
+}
+
+/// Write `name{labels} value\n`.
+pub(crate) fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series) {
+    out.extend_from_slice(name.as_bytes());
+    if !s.labels.is_empty() {
+        out.push(b'{');
+        for (i, (k, v)) in s.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_label(out, v);
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+    out.push(b' ');
+    write_value(out, s.value);
+    out.push(b'\n');
+}
+
+/// Escape a label value: backslash, double quote and line feed.
+pub(crate) fn escape_label(out: &mut Vec<u8>, v: &str) {
+    for &b in v.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Write a value: integers as integers, nanoseconds as exact decimal seconds, floats in the
+/// shortest form that reads back the same, and `NaN`, `+Inf`, `-Inf`.
+pub(crate) fn write_value(out: &mut Vec<u8>, v: Value) {
+    // Writing into a Vec cannot fail.
+    let _ = match v {
+        Value::U64(n) => write!(out, "{n}"),
+        Value::I64(n) => write!(out, "{n}"),
+        Value::F64(f) if f.is_nan() => write!(out, "NaN"),
+        Value::F64(f) if f.is_infinite() => {
+            write!(out, "{}", if f > 0.0 { "+Inf" } else { "-Inf" })
+        }
+        Value::F64(f) => write!(out, "{f}"),
+        Value::Nanos(ns) => {
+            let neg = ns < 0;
+            let abs = ns.unsigned_abs();
+            let (secs, frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
+            let sign = if neg { "-" } else { "" };
+            if frac == 0 {
+                write!(out, "{sign}{secs}")
+            } else {
+                let digits = format!("{frac:09}");
+                write!(out, "{sign}{secs}.{}", digits.trim_end_matches('0'))
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn val(v: Value) -> String {
+        let mut o = Vec::new();
+        write_value(&mut o, v);
+        String::from_utf8(o).unwrap()
+    }
+
+    #[test]
+    fn values_are_exact() {
+        assert_eq!(val(Value::U64(u64::MAX)), "18446744073709551615");
+        assert_eq!(val(Value::Nanos(322_633_383)), "0.322633383");
+        assert_eq!(
+            val(Value::Nanos(1_740_632_779_200_809_191)),
+            "1740632779.200809191"
+        );
+        assert_eq!(val(Value::Nanos(-10)), "-0.00000001");
+        assert_eq!(val(Value::Nanos(5_000_000_000)), "5");
+        assert_eq!(val(Value::F64(0.25)), "0.25");
+        assert_eq!(val(Value::F64(f64::INFINITY)), "+Inf");
+        assert_eq!(val(Value::I64(-1)), "-1");
+    }
+
+    #[test]
+    fn negotiation_follows_accept() {
+        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; q=0")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=2.0.0")),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        let mut o = Vec::new();
+        escape_label(&mut o, "a\"b\\c\nd é");
+        assert_eq!(String::from_utf8(o).unwrap(), "a\\\"b\\\\c\\nd é");
+    }
+}

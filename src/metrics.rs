@@ -1,0 +1,192 @@
+//! The metric families: one table holding every family's name, help, type, unit, labels and
+//! source field. Collectors refer to families by [`Family`]; encoders and `docs/metrics.md` read
+//! their definitions from [`Family::def`]. Names here are public API (see the contract).
+
+/// How a family is typed in the exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that can go up and down.
+    Gauge,
+    /// A monotonic counter; its name ends in `_total`.
+    Counter,
+    /// An info metric (value 1, identity in labels); its name ends in `_info`. Typed `gauge` in
+    /// text 0.0.4 and `info` in OpenMetrics.
+    Info,
+    /// A state set: one series per state, the current one 1. Typed `gauge` in both formats.
+    StateSet,
+}
+
+impl Kind {
+    /// The word used in the documentation.
+    pub fn doc_name(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Info => "info (gauge, 1)",
+            Kind::StateSet => "state set (gauge)",
+        }
+    }
+}
+
+/// The definition of one metric family.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyDef {
+    /// Full sample name (with `_total` for counters, `_info` for info metrics).
+    pub name: &'static str,
+    /// The HELP text.
+    pub help: &'static str,
+    /// The type.
+    pub kind: Kind,
+    /// The base unit (`bytes`, `seconds`) the name ends with, or `""`.
+    pub unit: &'static str,
+    /// Label names, in the order they are written.
+    pub labels: &'static [&'static str],
+    /// Where the value comes from.
+    pub source: &'static str,
+    /// The section of the documentation.
+    pub group: Group,
+}
+
+/// Sections of the metric documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Task-level metrics.
+    Task,
+    /// Per-container metrics.
+    Container,
+    /// Network metrics.
+    Network,
+    /// The exporter itself.
+    Exporter,
+}
+
+macro_rules! families {
+    ($( $(#[$doc:meta])* $id:ident => ($group:ident, $name:literal, $kind:ident, $unit:literal, [$($label:literal),*], $source:literal, $help:literal), )*) => {
+        /// Every metric family the exporter can emit, in exposition order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Family { $( $(#[$doc])* $id, )* }
+
+        /// All definitions, indexed by `Family as usize`.
+        pub const FAMILIES: &[FamilyDef] = &[ $( FamilyDef {
+            name: $name, help: $help, kind: Kind::$kind, unit: $unit,
+            labels: &[$($label),*], source: $source, group: Group::$group,
+        }, )* ];
+
+        /// Every family, in exposition order.
+        pub const ALL: &[Family] = &[ $( Family::$id, )* ];
+    };
+}
+
+impl Family {
+    /// This family's definition.
+    pub fn def(self) -> &'static FamilyDef {
+        &FAMILIES[self as usize]
+    }
+}
+
+families! {
+    /// Task identity.
+    TaskInfo => (Task, "ecs_task_metadata_info", Info, "", ["cluster", "task_arn", "family", "revision", "launch_type", "availability_zone", "desired_status", "known_status"], "`/task`", "ECS task metadata: cluster, ARN, family, revision, launch type, availability zone and statuses; value 1."),
+    TaskCpuLimit => (Task, "ecs_task_cpu_limit_vcpus", Gauge, "", [], "`Limits.CPU` (vCPUs)", "Task CPU limit in vCPUs (1 vCPU = 1024 CPU units); absent when the task sets none."),
+    TaskMemoryLimit => (Task, "ecs_task_memory_limit_bytes", Gauge, "bytes", [], "`Limits.Memory` (MiB) × 1048576", "Task memory limit in bytes; absent when the task sets none."),
+    TaskEphemeralUsed => (Task, "ecs_task_ephemeral_storage_used_bytes", Gauge, "bytes", [], "`EphemeralStorageMetrics.Utilized` (MiB) × 1048576", "Fargate ephemeral storage in use, in bytes."),
+    TaskEphemeralAllocated => (Task, "ecs_task_ephemeral_storage_allocated_bytes", Gauge, "bytes", [], "`EphemeralStorageMetrics.Reserved` (MiB) × 1048576", "Fargate ephemeral storage allocated to the task, in bytes."),
+    TaskPullStart => (Task, "ecs_task_image_pull_start_timestamp_seconds", Gauge, "seconds", [], "`PullStartedAt`", "Time the task started pulling its container images, in seconds since the epoch."),
+    TaskPullStop => (Task, "ecs_task_image_pull_stop_timestamp_seconds", Gauge, "seconds", [], "`PullStoppedAt`", "Time the task finished pulling its container images, in seconds since the epoch."),
+
+    ContainerInfo => (Container, "ecs_container_info", Info, "", ["container_name", "container_id", "image", "image_id"], "`/task` `Containers[]`: `DockerId`, `Image`, `ImageID`", "Container identity: Docker id, image and image id; value 1."),
+    ContainerStatus => (Container, "ecs_container_status", StateSet, "", ["container_name", "status"], "`KnownStatus`", "Container known status: one series per status (PENDING, PULLED, CREATED, RUNNING, RESOURCES_PROVISIONED, STOPPED), the current one 1."),
+    ContainerRestarts => (Container, "ecs_container_restarts_total", Counter, "", ["container_name"], "`RestartCount`", "Times the ECS agent restarted the container (restart policy)."),
+    ContainerExitCode => (Container, "ecs_container_exit_code", Gauge, "", ["container_name"], "`ExitCode`", "Exit code of the container, once it has exited."),
+    ContainerHealth => (Container, "ecs_container_health_status", StateSet, "", ["container_name", "status"], "`Health.status`", "Container health check status: one series per status (HEALTHY, UNHEALTHY, UNKNOWN), the current one 1; only for containers with a health check."),
+    ContainerStartTime => (Container, "ecs_container_start_time_seconds", Gauge, "seconds", ["container_name"], "`StartedAt`", "Time the container started, in seconds since the epoch."),
+    ContainerFinishedTime => (Container, "ecs_container_finished_time_seconds", Gauge, "seconds", ["container_name"], "`FinishedAt`", "Time the container finished, in seconds since the epoch."),
+    ContainerCpuReserved => (Container, "ecs_container_cpu_reserved_vcpus", Gauge, "", ["container_name"], "container `Limits.CPU` (CPU units) / 1024, when > 2", "CPU reserved for the container in vCPUs (its CPU units / 1024); absent when unset."),
+    ContainerMemoryLimit => (Container, "ecs_container_memory_limit_bytes", Gauge, "bytes", ["container_name"], "container `Limits.Memory` (MiB) × 1048576 when > 0, else the task's", "Memory limit of the container in bytes: its own hard limit from the task definition, else the task's."),
+    ContainerCpuUsage => (Container, "ecs_container_cpu_usage_seconds_total", Counter, "seconds", ["container_name"], "`cpu_stats.cpu_usage.total_usage` (ns; Windows 100 ns)", "CPU time consumed by the container, in seconds."),
+    ContainerCpuUser => (Container, "ecs_container_cpu_user_seconds_total", Counter, "seconds", ["container_name"], "`cpu_stats.cpu_usage.usage_in_usermode`", "CPU time consumed by the container in user mode, in seconds."),
+    ContainerCpuSystem => (Container, "ecs_container_cpu_system_seconds_total", Counter, "seconds", ["container_name"], "`cpu_stats.cpu_usage.usage_in_kernelmode`", "CPU time consumed by the container in kernel mode, in seconds."),
+    ContainerCfsPeriods => (Container, "ecs_container_cpu_cfs_periods_total", Counter, "", ["container_name"], "`cpu_stats.throttling_data.periods`", "CFS enforcement periods elapsed."),
+    ContainerCfsThrottledPeriods => (Container, "ecs_container_cpu_cfs_throttled_periods_total", Counter, "", ["container_name"], "`cpu_stats.throttling_data.throttled_periods`", "CFS periods in which the container was throttled."),
+    ContainerCfsThrottledTime => (Container, "ecs_container_cpu_cfs_throttled_seconds_total", Counter, "seconds", ["container_name"], "`cpu_stats.throttling_data.throttled_time` (ns)", "Time the container was throttled by CFS, in seconds."),
+    ContainerMemoryUsage => (Container, "ecs_container_memory_usage_bytes", Gauge, "bytes", ["container_name"], "`memory_stats.usage`", "Memory usage of the container in bytes, as the kernel reports it (includes page cache)."),
+    ContainerMemoryWorkingSet => (Container, "ecs_container_memory_working_set_bytes", Gauge, "bytes", ["container_name"], "`usage` − `stats.total_inactive_file` (cgroup v1) or − `stats.inactive_file` (v2), ≥ 0; Windows `privateworkingset`", "Working set of the container in bytes: usage less inactive page cache, what the OOM killer looks at."),
+    ContainerMemoryRss => (Container, "ecs_container_memory_rss_bytes", Gauge, "bytes", ["container_name"], "v1 `stats.total_rss` (else `rss`); v2 `stats.anon`", "Anonymous (RSS) memory of the container in bytes."),
+    ContainerMemoryCache => (Container, "ecs_container_memory_page_cache_size_bytes", Gauge, "bytes", ["container_name"], "v1 `stats.total_cache` (else `cache`); v2 `stats.file`", "Page cache of the container in bytes."),
+    ContainerMemoryMaxUsage => (Container, "ecs_container_memory_max_usage_bytes", Gauge, "bytes", ["container_name"], "`memory_stats.max_usage` (cgroup v1)", "Highest memory usage recorded for the container, in bytes."),
+    ContainerPids => (Container, "ecs_container_pids", Gauge, "", ["container_name"], "`pids_stats.current`", "Processes and threads in the container."),
+    ContainerDiskReadBytes => (Container, "ecs_container_disk_read_bytes_total", Counter, "bytes", ["container_name"], "`blkio_stats.io_service_bytes_recursive` op `read` (any case), summed over devices; Windows `storage_stats.read_size_bytes`", "Bytes read from block devices by the container."),
+    ContainerDiskWriteBytes => (Container, "ecs_container_disk_write_bytes_total", Counter, "bytes", ["container_name"], "`blkio_stats.io_service_bytes_recursive` op `write` (any case), summed over devices; Windows `storage_stats.write_size_bytes`", "Bytes written to block devices by the container."),
+    ContainerDiskReads => (Container, "ecs_container_disk_reads_total", Counter, "", ["container_name"], "`blkio_stats.io_serviced_recursive` op `read`, summed over devices; Windows `storage_stats.read_count_normalized`", "Read operations on block devices by the container."),
+    ContainerDiskWrites => (Container, "ecs_container_disk_writes_total", Counter, "", ["container_name"], "`blkio_stats.io_serviced_recursive` op `write`, summed over devices; Windows `storage_stats.write_count_normalized`", "Write operations on block devices by the container."),
+
+    NetRxBytes => (Network, "ecs_network_receive_bytes_total", Counter, "bytes", ["container_name", "interface"], "`networks[iface].rx_bytes`", "Bytes received on the interface."),
+    NetTxBytes => (Network, "ecs_network_transmit_bytes_total", Counter, "bytes", ["container_name", "interface"], "`networks[iface].tx_bytes`", "Bytes transmitted on the interface."),
+    NetRxPackets => (Network, "ecs_network_receive_packets_total", Counter, "", ["container_name", "interface"], "`networks[iface].rx_packets`", "Packets received on the interface."),
+    NetTxPackets => (Network, "ecs_network_transmit_packets_total", Counter, "", ["container_name", "interface"], "`networks[iface].tx_packets`", "Packets transmitted on the interface."),
+    NetRxErrors => (Network, "ecs_network_receive_errors_total", Counter, "", ["container_name", "interface"], "`networks[iface].rx_errors`", "Receive errors on the interface."),
+    NetTxErrors => (Network, "ecs_network_transmit_errors_total", Counter, "", ["container_name", "interface"], "`networks[iface].tx_errors`", "Transmit errors on the interface."),
+    NetRxDropped => (Network, "ecs_network_receive_packets_dropped_total", Counter, "", ["container_name", "interface"], "`networks[iface].rx_dropped`", "Received packets dropped on the interface."),
+    NetTxDropped => (Network, "ecs_network_transmit_packets_dropped_total", Counter, "", ["container_name", "interface"], "`networks[iface].tx_dropped`", "Transmitted packets dropped on the interface."),
+    NetRxRate => (Network, "ecs_network_receive_bytes_per_second", Gauge, "", ["container_name"], "`network_rate_stats.rx_bytes_per_sec`", "Receive rate of the network namespace in bytes per second, as computed by the ECS agent."),
+    NetTxRate => (Network, "ecs_network_transmit_bytes_per_second", Gauge, "", ["container_name"], "`network_rate_stats.tx_bytes_per_sec`", "Transmit rate of the network namespace in bytes per second, as computed by the ECS agent."),
+
+    ExporterUp => (Exporter, "ecs_exporter_up", Gauge, "", [], "this scrape", "1 when this scrape read and parsed the task metadata and stats, else 0."),
+    ExporterScrapeDuration => (Exporter, "ecs_exporter_scrape_duration_seconds", Gauge, "seconds", [], "this scrape", "Time this scrape spent collecting, in seconds."),
+    ExporterUpstreamRequests => (Exporter, "ecs_exporter_upstream_requests_total", Counter, "", ["path", "outcome"], "the metadata client", "Requests to the task metadata endpoint by path and outcome (ok, http_error, timeout, invalid, connect_error)."),
+    ExporterContainerErrors => (Exporter, "ecs_exporter_container_parse_errors", Gauge, "", [], "this scrape", "Containers whose metadata or stats entry could not be parsed in the data behind this scrape (their other series are still exported)."),
+    ExporterBuildInfo => (Exporter, "ecs_exporter_build_info", Info, "", ["version", "revision"], "the binary", "Build information of the exporter; value 1."),
+    ProcessCpu => (Exporter, "process_cpu_seconds_total", Counter, "seconds", [], "`/proc/self/stat`", "Total user and system CPU time spent in seconds."),
+    ProcessResident => (Exporter, "process_resident_memory_bytes", Gauge, "bytes", [], "`/proc/self/stat`", "Resident memory size in bytes."),
+    ProcessVirtual => (Exporter, "process_virtual_memory_bytes", Gauge, "bytes", [], "`/proc/self/stat`", "Virtual memory size in bytes."),
+    ProcessStartTime => (Exporter, "process_start_time_seconds", Gauge, "seconds", [], "`/proc/self/stat`, `/proc/stat`", "Start time of the process since unix epoch in seconds."),
+    ProcessOpenFds => (Exporter, "process_open_fds", Gauge, "", [], "`/proc/self/fd`", "Number of open file descriptors."),
+    ProcessMaxFds => (Exporter, "process_max_fds", Gauge, "", [], "`getrlimit(RLIMIT_NOFILE)`", "Maximum number of open file descriptors."),
+}
+
+/// The statuses of `ecs_container_status`, in the order they are written.
+pub const CONTAINER_STATUSES: &[&str] = &[
+    "PENDING",
+    "PULLED",
+    "CREATED",
+    "RUNNING",
+    "RESOURCES_PROVISIONED",
+    "STOPPED",
+];
+
+/// The statuses of `ecs_container_health_status`, in the order they are written.
+pub const HEALTH_STATUSES: &[&str] = &["HEALTHY", "UNHEALTHY", "UNKNOWN"];
+
+/// The outcomes of `ecs_exporter_upstream_requests_total`.
+pub const OUTCOMES: &[&str] = &["ok", "http_error", "timeout", "invalid", "connect_error"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        assert_eq!(FAMILIES.len(), ALL.len());
+        let mut names = std::collections::HashSet::new();
+        for (i, f) in ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+            let d = f.def();
+            assert!(names.insert(d.name), "duplicate {}", d.name);
+            match d.kind {
+                Kind::Counter => assert!(d.name.ends_with("_total"), "{}", d.name),
+                Kind::Info => assert!(d.name.ends_with("_info"), "{}", d.name),
+                _ => assert!(!d.name.ends_with("_total"), "{}", d.name),
+            }
+            if !d.unit.is_empty() {
+                let base = d.name.strip_suffix("_total").unwrap_or(d.name);
+                assert!(
+                    base.ends_with(&format!("_{}", d.unit)),
+                    "{} unit {}",
+                    d.name,
+                    d.unit
+                );
+            }
+            assert!(d.help.ends_with('.'), "{}", d.name);
+        }
+    }
+}

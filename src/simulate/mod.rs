@@ -1,0 +1,215 @@
+//! The simulated task metadata endpoint, used by `--demo`, `ecs-exporter simulate` and the
+//! tests. It serves `/`, `/task`, `/stats`, `/task/stats` and `/taskWithTags` (also under a
+//! `/v4/<id>` or `/v3/<id>` prefix, like the real endpoint) for a live scenario whose counters
+//! advance with time, or replays captured bodies. `GET /_sim/requests` reports how many
+//! requests each path received. Like the agent, it sets `TCP_NODELAY`.
+
+mod scenario;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub use scenario::Live;
+
+/// The live scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// A Fargate task (awsvpc, cgroup v1): web server, log router, this exporter, and an init
+    /// container that has exited.
+    Fargate,
+    /// An EC2 task in bridge mode on a cgroup v2 host, without task-level limits.
+    Ec2Bridge,
+}
+
+/// What the endpoint serves.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A live scenario.
+    Live(Arc<Live>),
+    /// Captured bodies, served as they are.
+    Fixed {
+        /// The `/task` body.
+        task: Bytes,
+        /// The `/task/stats` body.
+        stats: Bytes,
+    },
+}
+
+impl Source {
+    /// A live scenario starting now.
+    pub fn live(s: Scenario) -> Source {
+        Source::Live(Arc::new(Live::new(s)))
+    }
+
+    fn body(&self, route: Route) -> Option<Bytes> {
+        match (self, route) {
+            (Source::Live(l), r) => Some(Bytes::from(l.body(r))),
+            (Source::Fixed { task, .. }, Route::Task | Route::TaskWithTags) => Some(task.clone()),
+            (Source::Fixed { stats, .. }, Route::TaskStats) => Some(stats.clone()),
+            (Source::Fixed { .. }, Route::Container | Route::ContainerStats) => None,
+        }
+    }
+}
+
+/// The endpoint's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `${URI}`: this container's metadata.
+    Container,
+    /// `${URI}/stats`: this container's stats.
+    ContainerStats,
+    /// `${URI}/task`.
+    Task,
+    /// `${URI}/task/stats`.
+    TaskStats,
+    /// `${URI}/taskWithTags`.
+    TaskWithTags,
+}
+
+impl Route {
+    /// The route of a request path, with or without a `/v4/<id>` prefix.
+    pub fn parse(path: &str) -> Option<Route> {
+        let mut p = path;
+        for prefix in ["/v4/", "/v3/"] {
+            if let Some(rest) = p.strip_prefix(prefix) {
+                p = rest.find('/').map_or("", |i| &rest[i..]);
+            }
+        }
+        match p.trim_end_matches('/') {
+            "" => Some(Route::Container),
+            "/stats" => Some(Route::ContainerStats),
+            "/task" => Some(Route::Task),
+            "/task/stats" => Some(Route::TaskStats),
+            "/taskWithTags" => Some(Route::TaskWithTags),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Route::Container => "/",
+            Route::ContainerStats => "/stats",
+            Route::Task => "/task",
+            Route::TaskStats => "/task/stats",
+            Route::TaskWithTags => "/taskWithTags",
+        }
+    }
+}
+
+/// The endpoint's shared state.
+#[derive(Debug)]
+pub struct Endpoint {
+    source: Source,
+    requests: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Endpoint {
+    /// An endpoint serving `source`.
+    pub fn new(source: Source) -> Arc<Self> {
+        Arc::new(Endpoint {
+            source,
+            requests: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Requests received so far, by route.
+    pub fn requests(&self) -> BTreeMap<&'static str, u64> {
+        self.requests.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Ok(plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Bytes::from_static(b"method not allowed\n"),
+            ));
+        }
+        let path = req.uri().path();
+        if path == "/_sim/requests" {
+            let body = serde_json::to_vec(&self.requests()).unwrap_or_default();
+            return Ok(json(StatusCode::OK, Bytes::from(body)));
+        }
+        let Some(route) = Route::parse(path) else {
+            return Ok(json(
+                StatusCode::NOT_FOUND,
+                Bytes::from_static(b"\"V4 simulated handler: unknown path\""),
+            ));
+        };
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry(route.name()).or_default() += 1;
+        }
+        Ok(match self.source.body(route) {
+            Some(b) => json(StatusCode::OK, b),
+            None => json(
+                StatusCode::NOT_FOUND,
+                Bytes::from_static(b"\"not in the replayed capture\""),
+            ),
+        })
+    }
+}
+
+fn plain(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Serve `endpoint` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    endpoint: Arc<Endpoint>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let ep = endpoint.clone();
+        let conn = builder.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| ep.clone().handle(req)),
+        );
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
