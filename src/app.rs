@@ -1,7 +1,7 @@
 //! Wiring: build the exporter from a [`Config`], start the simulated endpoint for `--demo`, and
 //! run the servers until SIGTERM or SIGINT.
 
-use crate::config::{Config, SimulateArgs, UriSource};
+use crate::config::{Config, HealthcheckArgs, SimulateArgs, UriSource};
 use crate::scrape::Exporter;
 use crate::server::{self, ServerError, State};
 use crate::simulate::{self, Endpoint, Scenario, Source};
@@ -97,6 +97,42 @@ pub async fn run_simulator(args: SimulateArgs) -> Result<(), AppError> {
     println!("http://{addr}");
     simulate::serve(listener, Endpoint::new(source), shutdown_signal()).await;
     Ok(())
+}
+
+/// Why a health check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    /// The URL is not a plain http URL.
+    #[error(transparent)]
+    Uri(#[from] crate::config::ConfigError),
+    /// No answer, or not 200.
+    #[error("{url}: {cause}")]
+    Unhealthy {
+        /// The URL checked.
+        url: String,
+        /// What went wrong.
+        cause: String,
+    },
+}
+
+/// GET the health URL once; `Ok` when it answers 200 in time.
+pub async fn healthcheck(args: HealthcheckArgs) -> Result<(), HealthError> {
+    let url = crate::config::validate_uri(&args.url, "--url")?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let unhealthy = |cause: String| HealthError::Unhealthy {
+        url: url.clone(),
+        cause,
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| unhealthy(e.to_string()))?;
+    match tokio::time::timeout(args.timeout, client.get(uri)).await {
+        Err(_) => Err(unhealthy(format!("no answer within {:?}", args.timeout))),
+        Ok(Err(e)) => Err(unhealthy(e.to_string())),
+        Ok(Ok(r)) if r.status() == http::StatusCode::OK => Ok(()),
+        Ok(Ok(r)) => Err(unhealthy(format!("HTTP status {}", r.status().as_u16()))),
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

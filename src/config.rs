@@ -110,6 +110,25 @@ pub struct Cli {
 pub enum Command {
     /// Serve only the simulated task metadata endpoint (for development and tests).
     Simulate(SimulateArgs),
+    /// Check a running exporter's /health (for container health checks: the image has no curl);
+    /// exit 0 when it answers 200, else 1.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `ecs-exporter healthcheck` flags.
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// URL to check.
+    #[arg(
+        long,
+        env = "ECS_EXPORTER_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:9779/health",
+        value_name = "URL"
+    )]
+    pub url: String,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "3s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub timeout: Duration,
 }
 
 /// `ecs-exporter simulate` flags.

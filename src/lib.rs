@@ -9,6 +9,7 @@
 pub mod app;
 pub mod collect;
 pub mod config;
+pub mod docs;
 pub mod encode;
 pub mod logging;
 pub mod metrics;

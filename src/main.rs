@@ -39,6 +39,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     match cli.command {
         Some(Command::Simulate(args)) => rt.block_on(app::run_simulator(args))?,
+        Some(Command::Healthcheck(args)) => {
+            if let Err(e) = rt.block_on(app::healthcheck(args)) {
+                eprintln!("ecs-exporter: unhealthy: {e}");
+                std::process::exit(1);
+            }
+        }
         None => {
             let cfg = cli.into_config()?;
             rt.block_on(app::run_exporter(cfg))?;

@@ -138,7 +138,9 @@ fn mib_to_bytes_allow_zero(v: crate::tmds::lenient::Num) -> Option<u64> {
         return u.checked_mul(1_048_576);
     }
     let f = v.as_f64()?;
-    (f >= 0.0 && f < 1.7e13).then(|| (f * 1_048_576.0) as u64)
+    (0.0..1.7e13)
+        .contains(&f)
+        .then_some((f * 1_048_576.0) as u64)
 }
 
 /// The time of a stats sample, for picking the freshest copy.

@@ -1,0 +1,60 @@
+//! Shared helpers for the integration tests: load fixtures, run the pure pipeline.
+#![allow(dead_code)]
+
+pub mod proc;
+
+use ecs_exporter::collect::{collect, Filter, Report};
+use ecs_exporter::encode::{encode, Format};
+use ecs_exporter::snapshot::Snapshot;
+use ecs_exporter::tmds::model::{Task, TaskStats};
+use std::path::{Path, PathBuf};
+
+/// Path of a fixture under `tests/fixtures`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// Bytes of a fixture.
+pub fn read(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Parse, collect and sort, like one scrape without the exporter's own series.
+pub fn pipeline(task: &[u8], stats: &[u8], filter: &Filter) -> (Snapshot, Report) {
+    let task = Task::parse(task).expect("task parses");
+    let stats = TaskStats::parse(stats).expect("stats parse");
+    let mut snap = Snapshot::default();
+    let report = collect(&task, &stats, filter, &mut snap);
+    snap.sort();
+    (snap, report)
+}
+
+/// [`pipeline`] on two fixture files with the default filter.
+pub fn scrape_fixtures(task: &str, stats: &str) -> Snapshot {
+    pipeline(&read(task), &read(stats), &Filter::default()).0
+}
+
+/// Encode a snapshot as text.
+pub fn text(snap: &Snapshot, format: Format) -> String {
+    let mut out = Vec::new();
+    encode(snap, format, &mut out);
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// A `/task` body listing one NORMAL, RUNNING container per entry of a stats map, for captures
+/// that come without their `/task` (test input made here, not a capture).
+pub fn synthetic_task_for(stats: &[u8]) -> Vec<u8> {
+    let v: serde_json::Value = serde_json::from_slice(stats).expect("stats JSON");
+    let containers: Vec<serde_json::Value> = v
+        .as_object()
+        .expect("stats map")
+        .iter()
+        .map(|(id, s)| {
+            let name = s.get("name").and_then(|n| n.as_str()).map(|n| n.trim_start_matches('/').to_owned());
+            serde_json::json!({"DockerId": id, "Name": name.unwrap_or_else(|| id.clone()), "Type": "NORMAL", "KnownStatus": "RUNNING"})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"Cluster": "synthetic", "Family": "synthetic", "Containers": containers})).unwrap()
+}
