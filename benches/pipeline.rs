@@ -54,10 +54,7 @@ struct Input {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/ecs_exporter/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/ecs_exporter/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
@@ -66,21 +63,14 @@ fn real(prefix: &str) -> Input {
     let stats = fixture(&format!("{prefix}_task_stats.json"));
     let v: Value = serde_json::from_slice(&task).expect("fixture is JSON");
     let n = v["Containers"].as_array().map_or(0, Vec::len);
-    Input {
-        task,
-        stats,
-        containers: n,
-        running: n,
-    }
+    Input { task, stats, containers: n, running: n }
 }
 
 /// GENERATED input: the Fargate capture with its containers replaced by `n` copies of its
 /// running `prometheus` container, each with its own `DockerId` and `Name`, and matching stats.
 fn synthetic(n: usize) -> Input {
-    let mut task: Value =
-        serde_json::from_slice(&fixture("fargate_task_metadata.json")).expect("fixture is JSON");
-    let stats: Value =
-        serde_json::from_slice(&fixture("fargate_task_stats.json")).expect("fixture is JSON");
+    let mut task: Value = serde_json::from_slice(&fixture("fargate_task_metadata.json")).expect("fixture is JSON");
+    let stats: Value = serde_json::from_slice(&fixture("fargate_task_stats.json")).expect("fixture is JSON");
     let template = task["Containers"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["Name"] == "prometheus"))
@@ -131,10 +121,7 @@ fn input(name: &str) -> &'static Input {
 }
 
 fn parsed(input: &Input) -> (Task, TaskStats) {
-    (
-        Task::parse(&input.task).expect("task parses"),
-        TaskStats::parse(&input.stats).expect("stats parse"),
-    )
+    (Task::parse(&input.task).expect("task parses"), TaskStats::parse(&input.stats).expect("stats parse"))
 }
 
 fn collected(input: &Input) -> Snapshot {
@@ -173,19 +160,12 @@ fn collect_sort(bencher: Bencher, case: &str) {
     let input = input(case);
     let (task, stats) = parsed(input);
     let filter = Filter::default();
-    bencher
-        .counter(ItemsCount::new(input.containers))
-        .bench(|| {
-            let mut snap = Snapshot::default();
-            collect(
-                divan::black_box(&task),
-                divan::black_box(&stats),
-                &filter,
-                &mut snap,
-            );
-            snap.sort();
-            snap
-        });
+    bencher.counter(ItemsCount::new(input.containers)).bench(|| {
+        let mut snap = Snapshot::default();
+        collect(divan::black_box(&task), divan::black_box(&stats), &filter, &mut snap);
+        snap.sort();
+        snap
+    });
 }
 
 fn bench_encode(bencher: Bencher, case: &str, format: Format) {
@@ -193,14 +173,11 @@ fn bench_encode(bencher: Bencher, case: &str, format: Format) {
     let snap = collected(input);
     let mut probe = Vec::new();
     encode(&snap, format, &mut probe);
-    bencher
-        .counter(ItemsCount::new(input.containers))
-        .counter(BytesCount::new(probe.len()))
-        .bench(|| {
-            let mut out = Vec::new();
-            encode(divan::black_box(&snap), format, &mut out);
-            out
-        });
+    bencher.counter(ItemsCount::new(input.containers)).counter(BytesCount::new(probe.len())).bench(|| {
+        let mut out = Vec::new();
+        encode(divan::black_box(&snap), format, &mut out);
+        out
+    });
 }
 
 /// Encode a sorted snapshot as Prometheus text 0.0.4 into a fresh buffer.
@@ -220,16 +197,14 @@ fn encode_openmetrics(bencher: Bencher, case: &str) {
 fn pipeline_text(bencher: Bencher, case: &str) {
     let input = input(case);
     let filter = Filter::default();
-    bencher
-        .counter(ItemsCount::new(input.containers))
-        .bench(|| {
-            let task = Task::parse(divan::black_box(&input.task)).expect("parses");
-            let stats = TaskStats::parse(divan::black_box(&input.stats)).expect("parses");
-            let mut snap = Snapshot::default();
-            collect(&task, &stats, &filter, &mut snap);
-            snap.sort();
-            let mut out = Vec::new();
-            encode(&snap, Format::Text, &mut out);
-            out
-        });
+    bencher.counter(ItemsCount::new(input.containers)).bench(|| {
+        let task = Task::parse(divan::black_box(&input.task)).expect("parses");
+        let stats = TaskStats::parse(divan::black_box(&input.stats)).expect("parses");
+        let mut snap = Snapshot::default();
+        collect(&task, &stats, &filter, &mut snap);
+        snap.sort();
+        let mut out = Vec::new();
+        encode(&snap, Format::Text, &mut out);
+        out
+    });
 }

@@ -42,15 +42,11 @@ pub struct Cli {
     pub telemetry_path: String,
 
     /// Most connections served at once; further connections are closed at once.
-    #[arg(long = "web.max-connections", env = "ECS_EXPORTER_WEB_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65535), value_name = "N")]
+    #[arg(long = "web.max-connections", env = "ECS_EXPORTER_WEB_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535), value_name = "N")]
     pub max_connections: u32,
 
     /// Task metadata base URI [default: $ECS_CONTAINER_METADATA_URI_V4, else $ECS_CONTAINER_METADATA_URI].
-    #[arg(
-        long = "metadata.uri",
-        env = "ECS_EXPORTER_METADATA_URI",
-        value_name = "URI"
-    )]
+    #[arg(long = "metadata.uri", env = "ECS_EXPORTER_METADATA_URI", value_name = "URI")]
     pub metadata_uri: Option<String>,
 
     /// Upper bound for one upstream request (never longer than the scrape timeout Prometheus announces).
@@ -74,10 +70,7 @@ pub struct Cli {
     pub container_exclude: Option<Regex>,
 
     /// Also export containers whose Type is not NORMAL (the ~internal~ecs~pause container).
-    #[arg(
-        long = "container.include-internal",
-        env = "ECS_EXPORTER_CONTAINER_INCLUDE_INTERNAL"
-    )]
+    #[arg(long = "container.include-internal", env = "ECS_EXPORTER_CONTAINER_INCLUDE_INTERNAL")]
     pub container_include_internal: bool,
 
     /// Serve metrics of a built-in simulated task (no AWS needed).
@@ -118,14 +111,10 @@ pub enum Command {
 /// `ecs-exporter healthcheck` flags.
 #[derive(Debug, clap::Args)]
 pub struct HealthcheckArgs {
-    /// URL to check.
-    #[arg(
-        long,
-        env = "ECS_EXPORTER_HEALTHCHECK_URL",
-        default_value = "http://127.0.0.1:9779/health",
-        value_name = "URL"
-    )]
-    pub url: String,
+    /// URL to check [default: /health on the port of $ECS_EXPORTER_WEB_LISTEN_ADDRESS, else
+    /// http://127.0.0.1:9779/health].
+    #[arg(long, env = "ECS_EXPORTER_HEALTHCHECK_URL", value_name = "URL")]
+    pub url: Option<String>,
     /// How long to wait for the answer.
     #[arg(long, default_value = "3s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub timeout: Duration,
@@ -146,6 +135,12 @@ pub struct SimulateArgs {
     /// Serve this `/task/stats` body instead of a scenario (with --task).
     #[arg(long, requires = "task", value_name = "FILE")]
     pub stats: Option<std::path::PathBuf>,
+    /// Start with this fault injected (change it at run time with GET /_sim/fault?mode=...).
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    pub fault: crate::simulate::FaultKind,
+    /// Delay of the `slow` fault.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub fault_delay: Duration,
 }
 
 /// Log levels.
@@ -237,15 +232,9 @@ impl Cli {
         } else if let Some(u) = self.metadata_uri.filter(|u| !u.trim().is_empty()) {
             (Some(validate_uri(&u, "--metadata.uri")?), UriSource::Flag)
         } else if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI_V4") {
-            (
-                Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI_V4")?),
-                UriSource::V4,
-            )
+            (Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI_V4")?), UriSource::V4)
         } else if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI") {
-            (
-                Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI")?),
-                UriSource::V3,
-            )
+            (Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI")?), UriSource::V3)
         } else {
             return Err(ConfigError::MissingUri);
         };
@@ -267,24 +256,35 @@ impl Cli {
     }
 }
 
+impl HealthcheckArgs {
+    /// The URL to check: `--url`, else `/health` on the exporter's configured listen address
+    /// (`ECS_EXPORTER_WEB_LISTEN_ADDRESS`, wildcard hosts meaning loopback), else port 9779.
+    pub fn resolved_url(&self) -> String {
+        if let Some(u) = self.url.as_ref().filter(|u| !u.trim().is_empty()) {
+            return u.clone();
+        }
+        health_url_for(env_nonempty("ECS_EXPORTER_WEB_LISTEN_ADDRESS").as_deref().unwrap_or(":9779"))
+    }
+}
+
+/// `/health` URL of an exporter listening on `listen` (`:PORT`, `HOST:PORT`, `[V6]:PORT`).
+pub fn health_url_for(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or(("", listen));
+    let host = match host {
+        "" | "0.0.0.0" | "[::]" | "::" => "127.0.0.1",
+        h => h,
+    };
+    format!("http://{host}:{port}/health")
+}
+
 /// Check that `uri` is a plain `http://` URI with a host, and drop any trailing slash.
 pub fn validate_uri(uri: &str, from: &'static str) -> Result<String, ConfigError> {
-    let bad = |reason: &str| ConfigError::InvalidUri {
-        uri: uri.to_owned(),
-        from,
-        reason: reason.to_owned(),
-    };
+    let bad = |reason: &str| ConfigError::InvalidUri { uri: uri.to_owned(), from, reason: reason.to_owned() };
     let trimmed = uri.trim().trim_end_matches('/');
-    let parsed: http::Uri = trimmed
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    let parsed: http::Uri = trimmed.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
     match parsed.scheme_str() {
         Some("http") => {}
-        Some(s) => {
-            return Err(bad(&format!(
-                "scheme {s:?} is not supported, the endpoint speaks plain http"
-            )))
-        }
+        Some(s) => return Err(bad(&format!("scheme {s:?} is not supported, the endpoint speaks plain http"))),
         None => return Err(bad("expected http://host[:port]/path")),
     }
     if parsed.host().is_none_or(str::is_empty) {
@@ -327,9 +327,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             _ => return Err(err()),
         };
         let add = n.checked_mul(ms).ok_or_else(err)?;
-        total = total
-            .checked_add(Duration::from_millis(add))
-            .ok_or_else(err)?;
+        total = total.checked_add(Duration::from_millis(add)).ok_or_else(err)?;
     }
     Ok(total)
 }
@@ -343,13 +341,7 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_regex(s: &str) -> Result<Regex, String> {
-    Regex::new(s).map_err(|e| {
-        e.to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid regular expression")
-            .to_owned()
-    })
+    Regex::new(s).map_err(|e| e.to_string().lines().next().unwrap_or("invalid regular expression").to_owned())
 }
 
 fn parse_path(s: &str) -> Result<String, String> {
@@ -375,19 +367,17 @@ mod tests {
     }
 
     #[test]
+    fn health_urls() {
+        assert_eq!(health_url_for(":9779"), "http://127.0.0.1:9779/health");
+        assert_eq!(health_url_for("0.0.0.0:8080"), "http://127.0.0.1:8080/health");
+        assert_eq!(health_url_for("[::]:8080"), "http://127.0.0.1:8080/health");
+        assert_eq!(health_url_for("10.0.0.5:9000"), "http://10.0.0.5:9000/health");
+    }
+
+    #[test]
     fn uris() {
-        assert_eq!(
-            validate_uri("http://169.254.170.2/v4/abc-1/", "t").unwrap(),
-            "http://169.254.170.2/v4/abc-1"
-        );
-        for bad in [
-            "",
-            "169.254.170.2/v4",
-            "https://x/v4",
-            "http:///v4",
-            "not a uri",
-            "http://x/v4?a=1",
-        ] {
+        assert_eq!(validate_uri("http://169.254.170.2/v4/abc-1/", "t").unwrap(), "http://169.254.170.2/v4/abc-1");
+        for bad in ["", "169.254.170.2/v4", "https://x/v4", "http:///v4", "not a uri", "http://x/v4?a=1"] {
             assert!(validate_uri(bad, "t").is_err(), "{bad}");
         }
     }

@@ -8,7 +8,9 @@ use std::fmt::Write;
 pub fn metrics_markdown() -> String {
     let mut s = String::new();
     s.push_str("# Metrics\n\n");
-    s.push_str("<!-- Generated from src/metrics.rs by `UPDATE_DOCS=1 cargo test --test docs`; do not edit by hand. -->\n\n");
+    s.push_str(
+        "<!-- Generated from src/metrics.rs by `UPDATE_DOCS=1 cargo test --test docs`; do not edit by hand. -->\n\n",
+    );
     s.push_str(
         "Every value is in base units (bytes, seconds). A series whose source field is absent is left out, never \
          reported as 0. Identity lives in the info metrics (`ecs_task_metadata_info`, `ecs_container_info`): join \
@@ -21,26 +23,17 @@ pub fn metrics_markdown() -> String {
         (Group::Exporter, "The exporter itself", "Always present, also when the metadata endpoint cannot be read (`ecs_exporter_up 0`)."),
     ];
     for (group, title, intro) in sections {
-        let _ = write!(s, "## {title}\n\n{intro}\n\n| metric | type | labels | source | meaning |\n|---|---|---|---|---|\n");
+        let _ = write!(
+            s,
+            "## {title}\n\n{intro}\n\n| metric | type | labels | source | meaning |\n|---|---|---|---|---|\n"
+        );
         for f in FAMILIES.iter().filter(|f| f.group == group) {
             let labels = if f.labels.is_empty() {
                 "".to_owned()
             } else {
-                f.labels
-                    .iter()
-                    .map(|l| format!("`{l}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                f.labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
             };
-            let _ = writeln!(
-                s,
-                "| `{}` | {} | {} | {} | {} |",
-                f.name,
-                f.kind.doc_name(),
-                labels,
-                f.source,
-                f.help
-            );
+            let _ = writeln!(s, "| `{}` | {} | {} | {} | {} |", f.name, f.kind.doc_name(), labels, f.source, f.help);
         }
         s.push('\n');
     }

@@ -17,16 +17,9 @@ pub fn init(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => Level::WARN,
         LogLevel::Error => Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(max)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_max_level(max).with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
 }
@@ -39,27 +32,13 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let ts = crate::timefmt::format_rfc3339_millis(now);
-        let mut v = Fields {
-            msg: String::new(),
-            rest: String::new(),
-        };
+        let mut v = Fields { msg: String::new(), rest: String::new() };
         event.record(&mut v);
-        write!(
-            w,
-            "ts={ts} level={} msg=",
-            meta.level().as_str().to_ascii_lowercase()
-        )?;
+        write!(w, "ts={ts} level={} msg=", meta.level().as_str().to_ascii_lowercase())?;
         write_value(&mut w, &v.msg)?;
         writeln!(w, "{}", v.rest)
     }
@@ -88,9 +67,7 @@ impl Visit for Fields {
 
 /// A logfmt value: bare when it is a plain token, else quoted with `\` `"` and line breaks escaped.
 fn write_value(w: &mut impl fmt::Write, v: &str) -> fmt::Result {
-    let plain = !v.is_empty()
-        && v.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=' && b != b'\\');
+    let plain = !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=' && b != b'\\');
     if plain {
         return w.write_str(v);
     }

@@ -33,10 +33,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     match cli.command {
         Some(Command::Simulate(args)) => rt.block_on(app::run_simulator(args))?,
         Some(Command::Healthcheck(args)) => {

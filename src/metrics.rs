@@ -145,14 +145,8 @@ families! {
 }
 
 /// The statuses of `ecs_container_status`, in the order they are written.
-pub const CONTAINER_STATUSES: &[&str] = &[
-    "PENDING",
-    "PULLED",
-    "CREATED",
-    "RUNNING",
-    "RESOURCES_PROVISIONED",
-    "STOPPED",
-];
+pub const CONTAINER_STATUSES: &[&str] =
+    &["PENDING", "PULLED", "CREATED", "RUNNING", "RESOURCES_PROVISIONED", "STOPPED"];
 
 /// The statuses of `ecs_container_health_status`, in the order they are written.
 pub const HEALTH_STATUSES: &[&str] = &["HEALTHY", "UNHEALTHY", "UNKNOWN"];
@@ -179,12 +173,7 @@ mod tests {
             }
             if !d.unit.is_empty() {
                 let base = d.name.strip_suffix("_total").unwrap_or(d.name);
-                assert!(
-                    base.ends_with(&format!("_{}", d.unit)),
-                    "{} unit {}",
-                    d.name,
-                    d.unit
-                );
+                assert!(base.ends_with(&format!("_{}", d.unit)), "{} unit {}", d.name, d.unit);
             }
             assert!(d.help.ends_with('.'), "{}", d.name);
         }

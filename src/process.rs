@@ -20,27 +20,16 @@ mod linux {
         // SAFETY: sysconf has no preconditions.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let (ticks, page) = (
-            if ticks > 0 { ticks as u64 } else { 100 },
-            if page > 0 { page as u64 } else { 4096 },
-        );
-        if let Some(st) = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .as_deref()
-            .and_then(parse_stat)
-        {
+        let (ticks, page) = (if ticks > 0 { ticks as u64 } else { 100 }, if page > 0 { page as u64 } else { 4096 });
+        if let Some(st) = std::fs::read_to_string("/proc/self/stat").ok().as_deref().and_then(parse_stat) {
             // utime + stime are in clock ticks.
             let cpu_ns = (st.utime + st.stime).saturating_mul(1_000_000_000) / ticks;
             out.push(Family::ProcessCpu, vec![], Value::Nanos(i128::from(cpu_ns)));
-            out.push(
-                Family::ProcessResident,
-                vec![],
-                Value::U64(st.rss_pages.saturating_mul(page)),
-            );
+            out.push(Family::ProcessResident, vec![], Value::U64(st.rss_pages.saturating_mul(page)));
             out.push(Family::ProcessVirtual, vec![], Value::U64(st.vsize));
             if let Some(btime) = boot_time() {
-                let start_ns = i128::from(btime) * 1_000_000_000
-                    + i128::from(st.starttime) * 1_000_000_000 / i128::from(ticks);
+                let start_ns =
+                    i128::from(btime) * 1_000_000_000 + i128::from(st.starttime) * 1_000_000_000 / i128::from(ticks);
                 out.push(Family::ProcessStartTime, vec![], Value::Nanos(start_ns));
             }
         }
@@ -49,10 +38,7 @@ mod linux {
             let n = dir.count().saturating_sub(1);
             out.push(Family::ProcessOpenFds, vec![], Value::U64(n as u64));
         }
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: `lim` is a valid, writable rlimit.
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
             out.push(Family::ProcessMaxFds, vec![], Value::U64(lim.rlim_cur));
@@ -73,22 +59,12 @@ mod linux {
         let f: Vec<&str> = rest.split_ascii_whitespace().collect();
         // `rest` starts at field 3 (state): field N is f[N - 3].
         let n = |i: usize| f.get(i - 3)?.parse::<u64>().ok();
-        Some(Stat {
-            utime: n(14)?,
-            stime: n(15)?,
-            starttime: n(22)?,
-            vsize: n(23)?,
-            rss_pages: n(24)?,
-        })
+        Some(Stat { utime: n(14)?, stime: n(15)?, starttime: n(22)?, vsize: n(23)?, rss_pages: n(24)? })
     }
 
     fn boot_time() -> Option<u64> {
         let s = std::fs::read_to_string("/proc/stat").ok()?;
-        s.lines()
-            .find_map(|l| l.strip_prefix("btime "))?
-            .trim()
-            .parse()
-            .ok()
+        s.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()
     }
 
     #[cfg(test)]
@@ -98,12 +74,8 @@ mod linux {
             let mut s = Snapshot::default();
             super::collect(&mut s);
             use super::*;
-            assert!(s
-                .get(Family::ProcessResident, &[])
-                .is_some_and(|v| v.as_f64() > 100_000.0));
-            assert!(s
-                .get(Family::ProcessStartTime, &[])
-                .is_some_and(|v| v.as_f64() > 1.6e9));
+            assert!(s.get(Family::ProcessResident, &[]).is_some_and(|v| v.as_f64() > 100_000.0));
+            assert!(s.get(Family::ProcessStartTime, &[]).is_some_and(|v| v.as_f64() > 1.6e9));
         }
     }
 }

@@ -33,20 +33,8 @@ pub struct Exporter {
 
 impl Exporter {
     /// An exporter reading `client` with the given bounds.
-    pub fn new(
-        client: MetadataClient,
-        filter: Filter,
-        timeout: Duration,
-        cache_ttl: Duration,
-    ) -> Self {
-        Exporter {
-            client,
-            filter,
-            timeout,
-            cache_ttl,
-            last: Mutex::new(None),
-            counters: Counters::default(),
-        }
+    pub fn new(client: MetadataClient, filter: Filter, timeout: Duration, cache_ttl: Duration) -> Self {
+        Exporter { client, filter, timeout, cache_ttl, last: Mutex::new(None), counters: Counters::default() }
     }
 
     /// Upstream request counters.
@@ -60,9 +48,7 @@ impl Exporter {
         match scrape_timeout {
             Some(st) => {
                 let margin = (st / 10).min(Duration::from_millis(500));
-                self.timeout
-                    .min(st.saturating_sub(margin))
-                    .max(Duration::from_millis(1))
+                self.timeout.min(st.saturating_sub(margin)).max(Duration::from_millis(1))
             }
             None => self.timeout,
         }
@@ -74,18 +60,11 @@ impl Exporter {
         let deadline = self.deadline(scrape_timeout);
         let mut snap = Snapshot::default();
         // A little slack so the request's own deadline, which counts the outcome, fires first.
-        let upstream = tokio::time::timeout(
-            deadline + Duration::from_millis(50),
-            self.upstream(deadline),
-        )
-        .await;
+        let upstream = tokio::time::timeout(deadline + Duration::from_millis(50), self.upstream(deadline)).await;
         let mut up = false;
         let mut container_errors = 0u64;
         match upstream.as_deref() {
-            Ok(Upstream {
-                result: Ok((task, stats)),
-                ..
-            }) => {
+            Ok(Upstream { result: Ok((task, stats)), .. }) => {
                 let report = collect::collect(task, stats, &self.filter, &mut snap);
                 container_errors = report.container_errors.len() as u64;
                 up = true;
@@ -96,36 +75,22 @@ impl Exporter {
             }
         }
         snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(up)));
-        snap.push(
-            Family::ExporterScrapeDuration,
-            vec![],
-            Value::F64(started.elapsed().as_secs_f64()),
-        );
+        snap.push(Family::ExporterScrapeDuration, vec![], Value::F64(started.elapsed().as_secs_f64()));
         for path in Path::ALL {
             for (i, outcome) in OUTCOMES.iter().enumerate() {
                 snap.push(
                     Family::ExporterUpstreamRequests,
-                    vec![
-                        ("path", Arc::from(path.as_str())),
-                        ("outcome", Arc::from(*outcome)),
-                    ],
+                    vec![("path", Arc::from(path.as_str())), ("outcome", Arc::from(*outcome))],
                     Value::U64(self.counters.get(path, i)),
                 );
             }
         }
         if up {
-            snap.push(
-                Family::ExporterContainerErrors,
-                vec![],
-                Value::U64(container_errors),
-            );
+            snap.push(Family::ExporterContainerErrors, vec![], Value::U64(container_errors));
         }
         snap.push(
             Family::ExporterBuildInfo,
-            vec![
-                ("version", Arc::from(env!("CARGO_PKG_VERSION"))),
-                ("revision", Arc::from(crate::config::REVISION)),
-            ],
+            vec![("version", Arc::from(env!("CARGO_PKG_VERSION"))), ("revision", Arc::from(crate::config::REVISION))],
             Value::U64(1),
         );
         crate::process::collect(&mut snap);
@@ -151,10 +116,8 @@ impl Exporter {
 
     /// Read and parse `/task` and `/task/stats` concurrently; log one warning on failure.
     async fn read(&self, deadline: Duration) -> Upstream {
-        let (task, stats) = tokio::join!(
-            self.client.get(Path::Task, deadline),
-            self.client.get(Path::TaskStats, deadline)
-        );
+        let (task, stats) =
+            tokio::join!(self.client.get(Path::Task, deadline), self.client.get(Path::TaskStats, deadline));
         let task = self.finish(Path::Task, task, Task::parse);
         let stats = self.finish(Path::TaskStats, stats, TaskStats::parse);
         let result = match (task, stats) {
@@ -175,10 +138,7 @@ impl Exporter {
                 Err((path, e))
             }
         };
-        Upstream {
-            at: Instant::now(),
-            result,
-        }
+        Upstream { at: Instant::now(), result }
     }
 
     /// Parse one body and count the request's outcome: its transfer error, `invalid` when the

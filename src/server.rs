@@ -40,11 +40,7 @@ pub struct State {
 impl State {
     /// Handler state around an exporter.
     pub fn new(exporter: Exporter, telemetry_path: String) -> Self {
-        State {
-            exporter,
-            telemetry_path,
-            last_size: AtomicUsize::new(4096),
-        }
+        State { exporter, telemetry_path, last_size: AtomicUsize::new(4096) }
     }
 }
 
@@ -63,22 +59,13 @@ pub enum ServerError {
 
 /// Bind `addr` (`:PORT` means every interface, IPv6 and IPv4 where available).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    let err = |source| ServerError::Bind {
-        addr: addr.to_owned(),
-        source,
-    };
+    let err = |source| ServerError::Bind { addr: addr.to_owned(), source };
     if let Some(port) = addr.strip_prefix(':') {
-        let port: u16 = port.parse().map_err(|_| {
-            err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "invalid port",
-            ))
-        })?;
+        let port: u16 =
+            port.parse().map_err(|_| err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "invalid port")))?;
         return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
             Ok(l) => Ok(l),
-            Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port)))
-                .await
-                .map_err(err),
+            Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await.map_err(err),
         };
     }
     TcpListener::bind(addr).await.map_err(err)
@@ -95,10 +82,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -131,39 +115,25 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no longer accepting, finishing in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests did not finish in time");
     }
 }
 
 /// Route one request.
-pub async fn handle(
-    req: Request<Incoming>,
-    st: Arc<State>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Full<Bytes>>, Infallible> {
     let head = req.method() == Method::HEAD;
     if req.method() != Method::GET && !head {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return Ok(r);
     }
     let path = req.uri().path();
     let resp = if path == st.telemetry_path {
         if head {
             let mut r = Response::new(Full::new(Bytes::new()));
-            let fmt = Format::negotiate(
-                req.headers()
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok()),
-            );
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(fmt.content_type()),
-            );
+            let fmt = Format::negotiate(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(fmt.content_type()));
             r
         } else {
             metrics(&req, &st).await
@@ -196,10 +166,7 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
 
     let mut resp_gzip = false;
     if gzip {
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4),
-            flate2::Compression::fast(),
-        );
+        let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
         if enc.write_all(&body).is_ok() {
             if let Ok(z) = enc.finish() {
                 body = z;
@@ -209,14 +176,8 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
     }
     let mut r = Response::new(Full::new(Bytes::from(body)));
     let hs = r.headers_mut();
-    hs.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    hs.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept, Accept-Encoding"),
-    );
+    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    hs.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     if resp_gzip {
         hs.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -241,10 +202,7 @@ pub fn accepts_gzip(v: Option<&str>) -> bool {
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
 
@@ -265,10 +223,7 @@ fn landing(path: &str) -> Response<Full<Bytes>> {
         crate::config::REVISION,
     );
     let mut r = Response::new(Full::new(Bytes::from(html)));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r
 }
 

@@ -54,11 +54,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Add a series.
     pub fn push(&mut self, family: Family, labels: Vec<(&'static str, LabelValue)>, value: Value) {
-        self.series.push(Series {
-            family,
-            labels,
-            value,
-        });
+        self.series.push(Series { family, labels, value });
     }
 
     /// Group series by family in table order, keeping insertion order within a family.
@@ -74,10 +70,7 @@ impl Snapshot {
     /// The first series of `family` whose labels include all of `labels`.
     pub fn find(&self, family: Family, labels: &[(&str, &str)]) -> Option<&Series> {
         self.series.iter().find(|s| {
-            s.family == family
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && &**lv == *v))
+            s.family == family && labels.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && &**lv == *v))
         })
     }
 

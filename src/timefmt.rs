@@ -26,13 +26,7 @@ pub fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if year <= 1
-        || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || min > 59
-        || sec > 60
-    {
+    if year <= 1 || !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -89,20 +83,11 @@ mod tests {
     #[test]
     fn parses_go_timestamps() {
         // 2025-02-27T05:06:19Z: 20146 days after 1970-01-01 → 20146*86400 + 5*3600 + 6*60 + 19 = 1740632779.
-        assert_eq!(
-            parse_rfc3339_nanos("2025-02-27T05:06:19.200809191Z"),
-            Some(1_740_632_779_200_809_191)
-        );
+        assert_eq!(parse_rfc3339_nanos("2025-02-27T05:06:19.200809191Z"), Some(1_740_632_779_200_809_191));
         assert_eq!(parse_rfc3339_nanos("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_nanos("1969-12-31T23:59:59.99999999Z"),
-            Some(-10)
-        );
+        assert_eq!(parse_rfc3339_nanos("1969-12-31T23:59:59.99999999Z"), Some(-10));
         assert_eq!(parse_rfc3339_nanos("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(
-            parse_rfc3339_nanos("2021-10-29T10:25:20.5933849Z"),
-            Some(1_635_503_120_593_384_900)
-        );
+        assert_eq!(parse_rfc3339_nanos("2021-10-29T10:25:20.5933849Z"), Some(1_635_503_120_593_384_900));
         assert_eq!(parse_rfc3339_nanos("0001-01-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_nanos("garbage"), None);
         assert_eq!(parse_rfc3339_nanos("2025-02-27T05:06:19."), None);
@@ -112,25 +97,13 @@ mod tests {
 /// Format a time since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_rfc3339_millis(since_epoch: std::time::Duration) -> String {
     let (date, secs) = civil(since_epoch.as_secs());
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        since_epoch.subsec_millis()
-    )
+    format!("{date}T{:02}:{:02}:{:02}.{:03}Z", secs / 3600, secs / 60 % 60, secs % 60, since_epoch.subsec_millis())
 }
 
 /// Format a time since the epoch as Go does: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub fn format_rfc3339_nanos(since_epoch: std::time::Duration) -> String {
     let (date, secs) = civil(since_epoch.as_secs());
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:09}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        since_epoch.subsec_nanos()
-    )
+    format!("{date}T{:02}:{:02}:{:02}.{:09}Z", secs / 3600, secs / 60 % 60, secs % 60, since_epoch.subsec_nanos())
 }
 
 /// `YYYY-MM-DD` and the seconds into that day (H. Hinnant's civil_from_days).
@@ -159,9 +132,6 @@ mod format_tests {
         let s = format_rfc3339_nanos(d);
         assert_eq!(s, "2025-02-27T05:06:19.200809191Z");
         assert_eq!(parse_rfc3339_nanos(&s), Some(1_740_632_779_200_809_191));
-        assert_eq!(
-            format_rfc3339_millis(Duration::ZERO),
-            "1970-01-01T00:00:00.000Z"
-        );
+        assert_eq!(format_rfc3339_millis(Duration::ZERO), "1970-01-01T00:00:00.000Z");
     }
 }

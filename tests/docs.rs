@@ -16,10 +16,7 @@ fn metrics_doc_matches_the_table() {
         std::fs::write(&path, &want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        have == want,
-        "docs/metrics.md is stale: run UPDATE_DOCS=1 cargo test --test docs"
-    );
+    assert!(have == want, "docs/metrics.md is stale: run UPDATE_DOCS=1 cargo test --test docs");
 }
 
 #[test]
@@ -37,20 +34,10 @@ fn every_task_container_and_network_family_is_emitted_somewhere() {
     // restart policies did not write it).
     for sc in [Scenario::Fargate, Scenario::Ec2Bridge] {
         let live = Live::new(sc);
-        let (snap, _) = common::pipeline(
-            &live.body(Route::Task),
-            &live.body(Route::TaskStats),
-            &Default::default(),
-        );
+        let (snap, _) = common::pipeline(&live.body(Route::Task), &live.body(Route::TaskStats), &Default::default());
         seen.extend(snap.series.iter().map(|s| s.family.def().name.to_owned()));
     }
-    let missing: Vec<&str> = FAMILIES
-        .iter()
-        .filter(|f| f.group != Group::Exporter && !seen.contains(f.name))
-        .map(|f| f.name)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "families never emitted by any golden case: {missing:?}"
-    );
+    let missing: Vec<&str> =
+        FAMILIES.iter().filter(|f| f.group != Group::Exporter && !seen.contains(f.name)).map(|f| f.name).collect();
+    assert!(missing.is_empty(), "families never emitted by any golden case: {missing:?}");
 }

@@ -26,173 +26,56 @@ enum Input {
 const CASES: &[(&str, Input, bool)] = &[
     (
         "ecs_exporter-fargate",
-        Input::Pair(
-            "ecs_exporter/fargate_task_metadata.json",
-            "ecs_exporter/fargate_task_stats.json",
-        ),
+        Input::Pair("ecs_exporter/fargate_task_metadata.json", "ecs_exporter/fargate_task_stats.json"),
         false,
     ),
-    (
-        "ecs_exporter-ec2",
-        Input::Pair(
-            "ecs_exporter/ec2_task_metadata.json",
-            "ecs_exporter/ec2_task_stats.json",
-        ),
-        false,
-    ),
-    (
-        "otel-fargate",
-        Input::Pair(
-            "otel-contrib/task_metadata2.json",
-            "otel-contrib/task_stats2.json",
-        ),
-        false,
-    ),
-    (
-        "otel-ec2-bridge",
-        Input::Pair(
-            "otel-contrib/task_metadata.json",
-            "otel-contrib/task_stats.json",
-        ),
-        false,
-    ),
+    ("ecs_exporter-ec2", Input::Pair("ecs_exporter/ec2_task_metadata.json", "ecs_exporter/ec2_task_stats.json"), false),
+    ("otel-fargate", Input::Pair("otel-contrib/task_metadata2.json", "otel-contrib/task_stats2.json"), false),
+    ("otel-ec2-bridge", Input::Pair("otel-contrib/task_metadata.json", "otel-contrib/task_stats.json"), false),
     (
         "otel-managed-instances-0",
-        Input::ArrayPair(
-            "otel-contrib/instance_tasks_metadata.json",
-            "otel-contrib/instance_tasks_stats.json",
-            0,
-        ),
+        Input::ArrayPair("otel-contrib/instance_tasks_metadata.json", "otel-contrib/instance_tasks_stats.json", 0),
         false,
     ),
     (
         "otel-managed-instances-1",
-        Input::ArrayPair(
-            "otel-contrib/instance_tasks_metadata.json",
-            "otel-contrib/instance_tasks_stats.json",
-            1,
-        ),
+        Input::ArrayPair("otel-contrib/instance_tasks_metadata.json", "otel-contrib/instance_tasks_stats.json", 1),
         false,
     ),
-    (
-        "telegraf-cgroupv2",
-        Input::Pair(
-            "telegraf/cgroupv2/meta.json",
-            "telegraf/cgroupv2/stats.json",
-        ),
-        false,
-    ),
-    (
-        "telegraf-cgroupv2-internal",
-        Input::Pair(
-            "telegraf/cgroupv2/meta.json",
-            "telegraf/cgroupv2/stats.json",
-        ),
-        true,
-    ),
-    (
-        "telegraf-v3-doc",
-        Input::Pair("telegraf/metadata.golden", "telegraf/stats.golden"),
-        false,
-    ),
-    (
-        "telegraf-v3-doc-internal",
-        Input::Pair("telegraf/metadata.golden", "telegraf/stats.golden"),
-        true,
-    ),
+    ("telegraf-cgroupv2", Input::Pair("telegraf/cgroupv2/meta.json", "telegraf/cgroupv2/stats.json"), false),
+    ("telegraf-cgroupv2-internal", Input::Pair("telegraf/cgroupv2/meta.json", "telegraf/cgroupv2/stats.json"), true),
+    ("telegraf-v3-doc", Input::Pair("telegraf/metadata.golden", "telegraf/stats.golden"), false),
+    ("telegraf-v3-doc-internal", Input::Pair("telegraf/metadata.golden", "telegraf/stats.golden"), true),
     (
         "datadog-fargate",
-        Input::Pair(
-            "datadog-integrations-core/metadata_v4.json",
-            "datadog-integrations-core/stats_linux_v4.json",
-        ),
+        Input::Pair("datadog-integrations-core/metadata_v4.json", "datadog-integrations-core/stats_linux_v4.json"),
         false,
     ),
-    (
-        "datadog-windows",
-        Input::StatsOnly("datadog-integrations-core/stats_windows.json"),
-        false,
-    ),
-    (
-        "datadog-wrong-system-delta",
-        Input::StatsOnly("datadog-integrations-core/stats_wrong_system_delta.json"),
-        false,
-    ),
-    (
-        "datadog-managed-instances-stats",
-        Input::StatsOnly("datadog-agent/v3or4/task_stats_empty_net_stats.json"),
-        false,
-    ),
-    (
-        "datadog-task-with-tags",
-        Input::TaskOnly("datadog-agent/v3or4/task_with_tags.json"),
-        false,
-    ),
-    (
-        "datadog-v2-stats",
-        Input::StatsOnly("datadog-agent/v2/container_stats.json"),
-        false,
-    ),
-    (
-        "aws-docs-v4-task",
-        Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_metadata.json"),
-        false,
-    ),
-    (
-        "aws-docs-v4-task-internal",
-        Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_metadata.json"),
-        true,
-    ),
-    (
-        "aws-docs-v4-task-with-tags",
-        Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_with_tags.json"),
-        false,
-    ),
+    ("datadog-windows", Input::StatsOnly("datadog-integrations-core/stats_windows.json"), false),
+    ("datadog-wrong-system-delta", Input::StatsOnly("datadog-integrations-core/stats_wrong_system_delta.json"), false),
+    ("datadog-managed-instances-stats", Input::StatsOnly("datadog-agent/v3or4/task_stats_empty_net_stats.json"), false),
+    ("datadog-task-with-tags", Input::TaskOnly("datadog-agent/v3or4/task_with_tags.json"), false),
+    ("datadog-v2-stats", Input::StatsOnly("datadog-agent/v2/container_stats.json"), false),
+    ("aws-docs-v4-task", Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_metadata.json"), false),
+    ("aws-docs-v4-task-internal", Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_metadata.json"), true),
+    ("aws-docs-v4-task-with-tags", Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_with_tags.json"), false),
     (
         "aws-docs-v4-task-with-tags-error",
         Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_with_tags_error.json"),
         false,
     ),
-    (
-        "aws-docs-v3-task",
-        Input::TaskOnly("aws-docs/task-metadata-endpoint-v3__task_metadata.json"),
-        false,
-    ),
-    (
-        "aws-docs-v4-task-stats",
-        Input::StatsOnly("aws-docs/task-metadata-endpoint-v4__task_stats.json"),
-        false,
-    ),
+    ("aws-docs-v3-task", Input::TaskOnly("aws-docs/task-metadata-endpoint-v3__task_metadata.json"), false),
+    ("aws-docs-v4-task-stats", Input::StatsOnly("aws-docs/task-metadata-endpoint-v4__task_stats.json"), false),
     (
         "aws-docs-v4-container-stats",
         Input::ContainerStats("aws-docs/task-metadata-endpoint-v4__container_stats.json"),
         false,
     ),
-    (
-        "ecs-agent-unix",
-        Input::ContainerStats("ecs-agent/unix_test_stats.json"),
-        false,
-    ),
-    (
-        "ecs-agent-windows",
-        Input::ContainerStats("ecs-agent/windows_test_stats.json"),
-        false,
-    ),
-    (
-        "vector-fargate",
-        Input::StatsOnly("vector/mod.rs__test_aws_ecs_metrics_source.json"),
-        false,
-    ),
-    (
-        "vector-blkio",
-        Input::StatsOnly("vector/parser.rs__parse_block_io_metrics.json"),
-        false,
-    ),
-    (
-        "vector-cpu",
-        Input::StatsOnly("vector/parser.rs__parse_cpu_metrics.json"),
-        false,
-    ),
+    ("ecs-agent-unix", Input::ContainerStats("ecs-agent/unix_test_stats.json"), false),
+    ("ecs-agent-windows", Input::ContainerStats("ecs-agent/windows_test_stats.json"), false),
+    ("vector-fargate", Input::StatsOnly("vector/mod.rs__test_aws_ecs_metrics_source.json"), false),
+    ("vector-blkio", Input::StatsOnly("vector/parser.rs__parse_block_io_metrics.json"), false),
+    ("vector-cpu", Input::StatsOnly("vector/parser.rs__parse_cpu_metrics.json"), false),
 ];
 
 fn bodies(input: &Input) -> (Vec<u8>, Vec<u8>) {
@@ -212,10 +95,7 @@ fn bodies(input: &Input) -> (Vec<u8>, Vec<u8>) {
         Input::ArrayPair(t, s, i) => {
             let t: Vec<serde_json::Value> = serde_json::from_slice(&read(t)).unwrap();
             let s: Vec<serde_json::Value> = serde_json::from_slice(&read(s)).unwrap();
-            (
-                serde_json::to_vec(&t[*i]).unwrap(),
-                serde_json::to_vec(&s[*i]).unwrap(),
-            )
+            (serde_json::to_vec(&t[*i]).unwrap(), serde_json::to_vec(&s[*i]).unwrap())
         }
     }
 }
@@ -227,10 +107,7 @@ fn golden_metrics_for_every_capture() {
     let mut failures = Vec::new();
     for (name, input, internal) in CASES {
         let (task, stats) = bodies(input);
-        let filter = Filter {
-            include_internal: *internal,
-            ..Filter::default()
-        };
+        let filter = Filter { include_internal: *internal, ..Filter::default() };
         let (snap, report) = pipeline(&task, &stats, &filter);
         let mut got = text(&snap, Format::Text);
         if !report.container_errors.is_empty() {
@@ -259,11 +136,7 @@ fn golden_metrics_for_every_capture() {
             Err(e) => failures.push(format!("{name}: {e} (run with UPDATE_GOLDEN=1)")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "golden mismatches:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -301,20 +174,12 @@ fn every_fixture_file_is_covered() {
                 stack.push(p);
                 continue;
             }
-            let rel = p
-                .strip_prefix(&root)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
             let is_capture = rel.ends_with(".json") || rel.ends_with(".golden");
-            if is_capture && !used.contains(&rel.as_str()) && !introspection.contains(&rel.as_str())
-            {
+            if is_capture && !used.contains(&rel.as_str()) && !introspection.contains(&rel.as_str()) {
                 missing.push(rel);
             }
         }
     }
-    assert!(
-        missing.is_empty(),
-        "captures without a golden case: {missing:?}"
-    );
+    assert!(missing.is_empty(), "captures without a golden case: {missing:?}");
 }

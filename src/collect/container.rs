@@ -30,13 +30,7 @@ pub(super) fn series(
         Value::U64(1),
     );
     if let Some(status) = c.known_status.get().filter(|v| !v.is_empty()) {
-        state_set(
-            Family::ContainerStatus,
-            CONTAINER_STATUSES,
-            status,
-            name,
-            out,
-        );
+        state_set(Family::ContainerStatus, CONTAINER_STATUSES, status, name, out);
     }
     if let Some(v) = c.restart_count.as_u64() {
         out.push(Family::ContainerRestarts, cn(), Value::U64(v));
@@ -44,12 +38,7 @@ pub(super) fn series(
     if let Some(v) = c.exit_code.as_i64() {
         out.push(Family::ContainerExitCode, cn(), Value::I64(v));
     }
-    if let Some(h) = c
-        .health
-        .get()
-        .and_then(|h| h.status.get())
-        .filter(|v| !v.is_empty())
-    {
+    if let Some(h) = c.health.get().and_then(|h| h.status.get()).filter(|v| !v.is_empty()) {
         state_set(Family::ContainerHealth, HEALTH_STATUSES, h, name, out);
     }
     if let Some(t) = c.started_at.get().and_then(parse_rfc3339_nanos) {
@@ -61,16 +50,9 @@ pub(super) fn series(
     let limits = c.limits.get();
     // CPU units: 1024 per vCPU; the agent writes 2 (or 0 on old agents) for "unset".
     if let Some(units) = limits.and_then(|l| l.cpu.as_f64()).filter(|u| *u > 2.0) {
-        out.push(
-            Family::ContainerCpuReserved,
-            cn(),
-            Value::F64(units / 1024.0),
-        );
+        out.push(Family::ContainerCpuReserved, cn(), Value::F64(units / 1024.0));
     }
-    if let Some(mem) = limits
-        .and_then(|l| mib_to_bytes(l.memory))
-        .or(task_memory_limit)
-    {
+    if let Some(mem) = limits.and_then(|l| mib_to_bytes(l.memory)).or(task_memory_limit) {
         out.push(Family::ContainerMemoryLimit, cn(), Value::U64(mem));
     }
     if let Some(st) = st {
@@ -85,30 +67,13 @@ pub(super) fn series(
 
 /// One series per known state, the current one 1; an unknown current state gets its own series
 /// so it is never lost.
-fn state_set(
-    family: Family,
-    states: &[&str],
-    current: &str,
-    name: &LabelValue,
-    out: &mut Snapshot,
-) {
+fn state_set(family: Family, states: &[&str], current: &str, name: &LabelValue, out: &mut Snapshot) {
     for st in states {
         let v = u64::from(*st == current);
-        out.push(
-            family,
-            vec![("container_name", name.clone()), ("status", Arc::from(*st))],
-            Value::U64(v),
-        );
+        out.push(family, vec![("container_name", name.clone()), ("status", Arc::from(*st))], Value::U64(v));
     }
     if !states.contains(&current) {
-        out.push(
-            family,
-            vec![
-                ("container_name", name.clone()),
-                ("status", Arc::from(current)),
-            ],
-            Value::U64(1),
-        );
+        out.push(family, vec![("container_name", name.clone()), ("status", Arc::from(current))], Value::U64(1));
     }
 }
 
@@ -120,10 +85,7 @@ pub(crate) struct View<'a> {
 
 impl<'a> View<'a> {
     fn new(s: &'a Stats) -> Self {
-        View {
-            s,
-            windows: is_windows(s),
-        }
+        View { s, windows: is_windows(s) }
     }
     fn cpu(&self) -> Option<&crate::tmds::model::CpuStats> {
         self.s.cpu_stats.get()
@@ -153,15 +115,10 @@ fn is_windows(s: &Stats) -> bool {
         return os.eq_ignore_ascii_case("windows");
     }
     let storage = s.storage_stats.get().is_some_and(|st| {
-        st.read_size_bytes.is_present()
-            || st.write_size_bytes.is_present()
-            || st.read_count_normalized.is_present()
+        st.read_size_bytes.is_present() || st.write_size_bytes.is_present() || st.read_count_normalized.is_present()
     });
     let procs = s.num_procs.as_u64().is_some_and(|n| n > 0);
-    let pws = s
-        .memory_stats
-        .get()
-        .is_some_and(|m| m.privateworkingset.is_present() && m.stats.get().is_none());
+    let pws = s.memory_stats.get().is_some_and(|m| m.privateworkingset.is_present() && m.stats.get().is_none());
     storage || procs || pws
 }
 
@@ -169,89 +126,55 @@ type Rule = fn(&View) -> Option<Value>;
 
 /// Resource usage rules: one line per family, reading one container's stats.
 const STATS_RULES: &[(Family, Rule)] = &[
-    (Family::ContainerCpuUsage, |v| {
-        v.cpu_time(v.usage()?.total_usage)
-    }),
-    (Family::ContainerCpuUser, |v| {
-        v.cpu_time(v.usage()?.usage_in_usermode)
-    }),
-    (Family::ContainerCpuSystem, |v| {
-        v.cpu_time(v.usage()?.usage_in_kernelmode)
-    }),
-    (Family::ContainerCfsPeriods, |v| {
-        Some(Value::U64(
-            v.cpu()?.throttling_data.get()?.periods.as_u64()?,
-        ))
-    }),
+    (Family::ContainerCpuUsage, |v| v.cpu_time(v.usage()?.total_usage)),
+    (Family::ContainerCpuUser, |v| v.cpu_time(v.usage()?.usage_in_usermode)),
+    (Family::ContainerCpuSystem, |v| v.cpu_time(v.usage()?.usage_in_kernelmode)),
+    (Family::ContainerCfsPeriods, |v| Some(Value::U64(v.cpu()?.throttling_data.get()?.periods.as_u64()?))),
     (Family::ContainerCfsThrottledPeriods, |v| {
-        Some(Value::U64(
-            v.cpu()?.throttling_data.get()?.throttled_periods.as_u64()?,
-        ))
+        Some(Value::U64(v.cpu()?.throttling_data.get()?.throttled_periods.as_u64()?))
     }),
     (Family::ContainerCfsThrottledTime, |v| {
-        Some(Value::Nanos(i128::from(
-            v.cpu()?.throttling_data.get()?.throttled_time.as_u64()?,
-        )))
+        Some(Value::Nanos(i128::from(v.cpu()?.throttling_data.get()?.throttled_time.as_u64()?)))
     }),
-    (Family::ContainerMemoryUsage, |v| {
-        Some(Value::U64(v.mem()?.usage.as_u64()?))
-    }),
+    (Family::ContainerMemoryUsage, |v| Some(Value::U64(v.mem()?.usage.as_u64()?))),
     (Family::ContainerMemoryWorkingSet, working_set),
     (Family::ContainerMemoryRss, |v| {
         if v.windows {
             return None;
         }
-        let rss = v
-            .mem_stat("total_rss")
-            .or_else(|| v.mem_stat("rss"))
-            .or_else(|| v.mem_stat("anon"))?;
+        let rss = v.mem_stat("total_rss").or_else(|| v.mem_stat("rss")).or_else(|| v.mem_stat("anon"))?;
         Some(Value::U64(rss))
     }),
     (Family::ContainerMemoryCache, |v| {
         if v.windows {
             return None;
         }
-        let cache = v
-            .mem_stat("total_cache")
-            .or_else(|| v.mem_stat("cache"))
-            .or_else(|| v.mem_stat("file"))?;
+        let cache = v.mem_stat("total_cache").or_else(|| v.mem_stat("cache")).or_else(|| v.mem_stat("file"))?;
         Some(Value::U64(cache))
     }),
-    (Family::ContainerMemoryMaxUsage, |v| {
-        Some(Value::U64(v.mem()?.max_usage.as_u64()?))
-    }),
-    (Family::ContainerPids, |v| {
-        Some(Value::U64(v.s.pids_stats.get()?.current.as_u64()?))
-    }),
+    (Family::ContainerMemoryMaxUsage, |v| Some(Value::U64(v.mem()?.max_usage.as_u64()?))),
+    (Family::ContainerPids, |v| Some(Value::U64(v.s.pids_stats.get()?.current.as_u64()?))),
     (Family::ContainerDiskReadBytes, |v| {
         if v.windows {
-            return Some(Value::U64(
-                v.s.storage_stats.get()?.read_size_bytes.as_u64()?,
-            ));
+            return Some(Value::U64(v.s.storage_stats.get()?.read_size_bytes.as_u64()?));
         }
         blkio_sum(&v.s.blkio_stats.get()?.io_service_bytes_recursive, "read")
     }),
     (Family::ContainerDiskWriteBytes, |v| {
         if v.windows {
-            return Some(Value::U64(
-                v.s.storage_stats.get()?.write_size_bytes.as_u64()?,
-            ));
+            return Some(Value::U64(v.s.storage_stats.get()?.write_size_bytes.as_u64()?));
         }
         blkio_sum(&v.s.blkio_stats.get()?.io_service_bytes_recursive, "write")
     }),
     (Family::ContainerDiskReads, |v| {
         if v.windows {
-            return Some(Value::U64(
-                v.s.storage_stats.get()?.read_count_normalized.as_u64()?,
-            ));
+            return Some(Value::U64(v.s.storage_stats.get()?.read_count_normalized.as_u64()?));
         }
         blkio_sum(&v.s.blkio_stats.get()?.io_serviced_recursive, "read")
     }),
     (Family::ContainerDiskWrites, |v| {
         if v.windows {
-            return Some(Value::U64(
-                v.s.storage_stats.get()?.write_count_normalized.as_u64()?,
-            ));
+            return Some(Value::U64(v.s.storage_stats.get()?.write_count_normalized.as_u64()?));
         }
         blkio_sum(&v.s.blkio_stats.get()?.io_serviced_recursive, "write")
     }),
@@ -265,9 +188,7 @@ fn working_set(v: &View) -> Option<Value> {
         return Some(Value::U64(mem.privateworkingset.as_u64()?));
     }
     let usage = mem.usage.as_u64()?;
-    let inactive = v
-        .mem_stat("total_inactive_file")
-        .or_else(|| v.mem_stat("inactive_file"))?;
+    let inactive = v.mem_stat("total_inactive_file").or_else(|| v.mem_stat("inactive_file"))?;
     Some(Value::U64(usage.saturating_sub(inactive)))
 }
 

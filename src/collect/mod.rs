@@ -52,9 +52,7 @@ pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapsh
 
     for (id, entry) in &stats.containers {
         if let Err(e) = entry {
-            report
-                .container_errors
-                .push((id.clone(), format!("stats: {e}")));
+            report.container_errors.push((id.clone(), format!("stats: {e}")));
         }
     }
 
@@ -63,9 +61,7 @@ pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapsh
         let c = match c {
             Ok(c) => c,
             Err(e) => {
-                report
-                    .container_errors
-                    .push((format!("Containers[{idx}]"), format!("task: {e}")));
+                report.container_errors.push((format!("Containers[{idx}]"), format!("task: {e}")));
                 continue;
             }
         };
@@ -138,9 +134,7 @@ fn mib_to_bytes_allow_zero(v: crate::tmds::lenient::Num) -> Option<u64> {
         return u.checked_mul(1_048_576);
     }
     let f = v.as_f64()?;
-    (0.0..1.7e13)
-        .contains(&f)
-        .then_some((f * 1_048_576.0) as u64)
+    (0.0..1.7e13).contains(&f).then_some((f * 1_048_576.0) as u64)
 }
 
 /// The time of a stats sample, for picking the freshest copy.

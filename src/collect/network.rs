@@ -30,9 +30,7 @@ pub fn mode(task: &Task) -> Mode {
         .flat_map(|c| c.networks.items())
         .find_map(|n| n.network_mode.get().filter(|m| !m.is_empty()));
     match declared {
-        Some(m) if m.eq_ignore_ascii_case("awsvpc") || m.eq_ignore_ascii_case("host") => {
-            Mode::Shared
-        }
+        Some(m) if m.eq_ignore_ascii_case("awsvpc") || m.eq_ignore_ascii_case("host") => Mode::Shared,
         Some(_) => Mode::PerContainer,
         None if task.launch_type.get() == Some("FARGATE") => Mode::Shared,
         None => Mode::PerContainer,
@@ -54,23 +52,12 @@ const COUNTERS: &[(Family, Field)] = &[
 ];
 
 /// Append the network series. `exported` lists the exported containers with their stats.
-pub(super) fn series(
-    task: &Task,
-    stats: &TaskStats,
-    exported: &[(LabelValue, Option<&Stats>)],
-    out: &mut Snapshot,
-) {
+pub(super) fn series(task: &Task, stats: &TaskStats, exported: &[(LabelValue, Option<&Stats>)], out: &mut Snapshot) {
     match mode(task) {
         Mode::Shared => {
             // Every container (exported or not: the pause container owns the namespace) holds a
             // copy; take the freshest sample that has interfaces, and likewise for the rates.
-            let all = || {
-                stats
-                    .containers
-                    .values()
-                    .filter_map(|r| r.as_ref().ok())
-                    .flatten()
-            };
+            let all = || stats.containers.values().filter_map(|r| r.as_ref().ok()).flatten();
             let has_ifaces = |s: &&Stats| s.networks.get().is_some_and(|n| !n.is_empty());
             if let Some(s) = freshest(all().filter(has_ifaces)) {
                 interfaces(s, None, out);

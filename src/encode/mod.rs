@@ -156,10 +156,7 @@ mod tests {
     fn values_are_exact() {
         assert_eq!(val(Value::U64(u64::MAX)), "18446744073709551615");
         assert_eq!(val(Value::Nanos(322_633_383)), "0.322633383");
-        assert_eq!(
-            val(Value::Nanos(1_740_632_779_200_809_191)),
-            "1740632779.200809191"
-        );
+        assert_eq!(val(Value::Nanos(1_740_632_779_200_809_191)), "1740632779.200809191");
         assert_eq!(val(Value::Nanos(-10)), "-0.00000001");
         assert_eq!(val(Value::Nanos(5_000_000_000)), "5");
         assert_eq!(val(Value::F64(0.25)), "0.25");
@@ -173,18 +170,9 @@ mod tests {
         assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
-        assert_eq!(
-            Format::negotiate(Some("text/plain;version=0.0.4")),
-            Format::Text
-        );
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text; q=0")),
-            Format::Text
-        );
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;version=2.0.0")),
-            Format::Text
-        );
+        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text; q=0")), Format::Text);
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text;version=2.0.0")), Format::Text);
     }
 
     #[test]

@@ -10,10 +10,7 @@ pub fn encode(snapshot: &Snapshot, out: &mut Vec<u8>) {
     for (family, run) in families(&snapshot.series) {
         let def = family.def();
         let (base, kind) = match def.kind {
-            Kind::Counter => (
-                def.name.strip_suffix("_total").unwrap_or(def.name),
-                "counter",
-            ),
+            Kind::Counter => (def.name.strip_suffix("_total").unwrap_or(def.name), "counter"),
             Kind::Info => (def.name.strip_suffix("_info").unwrap_or(def.name), "info"),
             Kind::Gauge | Kind::StateSet => (def.name, "gauge"),
         };

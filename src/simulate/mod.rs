@@ -2,13 +2,16 @@
 //! tests. It serves `/`, `/task`, `/stats`, `/task/stats` and `/taskWithTags` (also under a
 //! `/v4/<id>` or `/v3/<id>` prefix, like the real endpoint) for a live scenario whose counters
 //! advance with time, or replays captured bodies. `GET /_sim/requests` reports how many
-//! requests each path received. Like the agent, it sets `TCP_NODELAY`.
+//! requests each path received; `GET /_sim/fault?mode=…` injects a fault (see [`fault`]). Like
+//! the agent, it sets `TCP_NODELAY`.
 
+pub mod fault;
 mod scenario;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,7 +23,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+pub use fault::{Fault, FaultKind};
 pub use scenario::Live;
+
+/// The simulator's response body: whole, or streamed for the faults that need it.
+type Body = BoxBody<Bytes, std::io::Error>;
 
 /// The live scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,15 +119,13 @@ impl Route {
 pub struct Endpoint {
     source: Source,
     requests: Mutex<BTreeMap<&'static str, u64>>,
+    fault: Mutex<Fault>,
 }
 
 impl Endpoint {
     /// An endpoint serving `source`.
     pub fn new(source: Source) -> Arc<Self> {
-        Arc::new(Endpoint {
-            source,
-            requests: Mutex::new(BTreeMap::new()),
-        })
+        Arc::new(Endpoint { source, requests: Mutex::new(BTreeMap::new()), fault: Mutex::new(Fault::default()) })
     }
 
     /// Requests received so far, by route.
@@ -128,68 +133,103 @@ impl Endpoint {
         self.requests.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Infallible> {
+    /// Set the fault for the following requests.
+    pub fn set_fault(&self, f: Fault) {
+        if let Ok(mut cur) = self.fault.lock() {
+            *cur = f;
+        }
+    }
+
+    fn current_fault(&self) -> Fault {
+        self.fault.lock().map(|f| *f).unwrap_or_default()
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return Ok(plain(
-                StatusCode::METHOD_NOT_ALLOWED,
-                Bytes::from_static(b"method not allowed\n"),
-            ));
+            return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"method not allowed\n")));
         }
         let path = req.uri().path();
         if path == "/_sim/requests" {
             let body = serde_json::to_vec(&self.requests()).unwrap_or_default();
             return Ok(json(StatusCode::OK, Bytes::from(body)));
         }
+        if path == "/_sim/fault" {
+            return Ok(match Fault::from_query(req.uri().query().unwrap_or("")) {
+                Ok(f) => {
+                    tracing::info!(fault = ?f, "fault set");
+                    self.set_fault(f);
+                    plain(StatusCode::OK, Bytes::from(format!("{f:?}\n")))
+                }
+                Err(e) => plain(StatusCode::BAD_REQUEST, Bytes::from(format!("{e}\n"))),
+            });
+        }
         let Some(route) = Route::parse(path) else {
-            return Ok(json(
-                StatusCode::NOT_FOUND,
-                Bytes::from_static(b"\"V4 simulated handler: unknown path\""),
-            ));
+            return Ok(json(StatusCode::NOT_FOUND, Bytes::from_static(b"\"V4 simulated handler: unknown path\"")));
         };
         if let Ok(mut m) = self.requests.lock() {
             *m.entry(route.name()).or_default() += 1;
         }
-        Ok(match self.source.body(route) {
-            Some(b) => json(StatusCode::OK, b),
-            None => json(
-                StatusCode::NOT_FOUND,
-                Bytes::from_static(b"\"not in the replayed capture\""),
+        let Some(body) = self.source.body(route) else {
+            return Ok(json(StatusCode::NOT_FOUND, Bytes::from_static(b"\"not in the replayed capture\"")));
+        };
+        let fault = self.current_fault();
+        if !fault.applies(route) {
+            return Ok(json(StatusCode::OK, body));
+        }
+        Ok(match fault.kind {
+            FaultKind::None => json(StatusCode::OK, body),
+            FaultKind::Slow => {
+                tokio::time::sleep(fault.delay).await;
+                json(StatusCode::OK, body)
+            }
+            FaultKind::Status500 => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(b"\"V4 task metadata handler: unable to get task stats\""),
             ),
+            FaultKind::Status429 => {
+                plain(StatusCode::TOO_MANY_REQUESTS, Bytes::from_static(b"You have reached maximum request limit."))
+            }
+            FaultKind::NotJson => {
+                let mut r = plain(StatusCode::OK, Bytes::from_static(b"<html><body>502 Bad Gateway</body></html>\n"));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                r
+            }
+            FaultKind::Truncated => json(StatusCode::OK, body.slice(..body.len() / 2)),
+            FaultKind::Reset => stream(fault::Filler::reset_after(body.slice(..body.len() / 3))),
+            FaultKind::Huge => stream(fault::Filler::huge(Bytes::from_static(b"{\"padding\": \""), fault.size)),
+            FaultKind::Churn => json(StatusCode::OK, Bytes::from(fault::churn(&body, route != Route::TaskStats))),
         })
     }
 }
 
-fn plain(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+fn stream(body: fault::Filler) -> Response<Body> {
+    let mut r = Response::new(body.boxed());
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body));
+fn whole(body: Bytes) -> Body {
+    Full::new(body).map_err(|never| match never {}).boxed()
+}
+
+fn plain(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(whole(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(whole(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
 /// Serve `endpoint` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    endpoint: Arc<Endpoint>,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>, shutdown: impl Future<Output = ()>) {
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10));
+    builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -204,10 +244,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let ep = endpoint.clone();
-        let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| ep.clone().handle(req)),
-        );
+        let conn = builder.serve_connection(TokioIo::new(stream), service_fn(move |req| ep.clone().handle(req)));
         tokio::spawn(async move {
             let _ = conn.await;
         });

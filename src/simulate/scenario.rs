@@ -137,14 +137,8 @@ const TASK_ID: &str = "6f1c2a7e9b3d4c5fa0e1d2c3b4a59687";
 impl Live {
     /// Start `scenario` now.
     pub fn new(scenario: Scenario) -> Self {
-        let epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Live {
-            scenario,
-            started: Instant::now(),
-            epoch,
-        }
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Live { scenario, started: Instant::now(), epoch }
     }
 
     fn specs(&self) -> &'static [Spec] {
@@ -184,8 +178,7 @@ impl Live {
         let t = if offset_s >= 0.0 {
             self.epoch + Duration::from_secs_f64(offset_s)
         } else {
-            self.epoch
-                .saturating_sub(Duration::from_secs_f64(-offset_s))
+            self.epoch.saturating_sub(Duration::from_secs_f64(-offset_s))
         };
         format_rfc3339_nanos(t)
     }
@@ -196,10 +189,7 @@ impl Live {
             Route::Task => self.task(false),
             Route::TaskWithTags => self.task(true),
             Route::TaskStats => self.task_stats(),
-            Route::Container => self.container(
-                self.specs().len() - 1,
-                &self.specs()[self.specs().len() - 1],
-            ),
+            Route::Container => self.container(self.specs().len() - 1, &self.specs()[self.specs().len() - 1]),
             Route::ContainerStats => {
                 let i = self.specs().len() - 1;
                 self.stats(i, &self.specs()[i])
@@ -209,12 +199,7 @@ impl Live {
     }
 
     fn task(&self, tags: bool) -> Value {
-        let containers: Vec<Value> = self
-            .specs()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| self.container(i, s))
-            .collect();
+        let containers: Vec<Value> = self.specs().iter().enumerate().map(|(i, s)| self.container(i, s)).collect();
         let mut t = if self.fargate() {
             json!({
                 "Cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/demo",
@@ -294,11 +279,7 @@ impl Live {
     fn task_stats(&self) -> Value {
         let mut m = serde_json::Map::new();
         for (i, s) in self.specs().iter().enumerate() {
-            let v = if s.stopped {
-                Value::Null
-            } else {
-                self.stats(i, s)
-            };
+            let v = if s.stopped { Value::Null } else { self.stats(i, s) };
             m.insert(self.docker_id(i, s), v);
         }
         Value::Object(m)
@@ -310,9 +291,7 @@ impl Live {
         let prewall = wall.saturating_sub(Duration::from_secs_f64(interval));
         // CPU: a steady rate with a slow wobble; counters are integrals so they only grow.
         let base_cpu = 2.5e9 * s.cpu_rate / 0.08;
-        let cpu_ns = |t: f64| {
-            (base_cpu + s.cpu_rate * 1e9 * t + s.cpu_rate * 4e9 * (1.0 - (t / 45.0).cos())) as u64
-        };
+        let cpu_ns = |t: f64| (base_cpu + s.cpu_rate * 1e9 * t + s.cpu_rate * 4e9 * (1.0 - (t / 45.0).cos())) as u64;
         let (total, pre_total) = (cpu_ns(t), cpu_ns((t - interval).max(0.0)));
         let wave = (t / 90.0).sin();
         let rss = ((s.rss_mib + s.rss_mib * 0.06 * wave) * MIB) as u64;
@@ -347,11 +326,7 @@ impl Live {
                 {"major": 259, "minor": 0, "op": op_w, "value": w},
             ])
         };
-        let (op_r, op_w) = if self.fargate() {
-            ("Read", "Write")
-        } else {
-            ("read", "write")
-        };
+        let (op_r, op_w) = if self.fargate() { ("Read", "Write") } else { ("read", "write") };
         let blkio = if self.fargate() {
             json!({"io_service_bytes_recursive": blk(op_r, op_w, read_bytes, write_bytes),
                    "io_serviced_recursive": blk(op_r, op_w, read_bytes / 4096, write_bytes / 4096)})

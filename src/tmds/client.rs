@@ -70,10 +70,7 @@ pub struct Counters {
 impl Counters {
     /// Count one request of `path` with `outcome` (one of [`crate::metrics::OUTCOMES`]).
     pub fn inc(&self, path: Path, outcome: &str) {
-        let o = crate::metrics::OUTCOMES
-            .iter()
-            .position(|x| *x == outcome)
-            .unwrap_or(3);
+        let o = crate::metrics::OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(3);
         self.counts[path as usize][o].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -84,11 +81,7 @@ impl Counters {
 
     /// Total requests made, all outcomes.
     pub fn total(&self) -> u64 {
-        self.counts
-            .iter()
-            .flatten()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        self.counts.iter().flatten().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -111,11 +104,7 @@ impl MetadataClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(4)
             .build(conn);
-        MetadataClient {
-            client,
-            base,
-            max_body,
-        }
+        MetadataClient { client, base, max_body }
     }
 
     /// The full URL of `path`.
@@ -133,18 +122,11 @@ impl MetadataClient {
 
     async fn get_inner(&self, path: Path) -> Result<Bytes, FetchError> {
         let req = http::Request::get(self.url(path))
-            .header(
-                http::header::USER_AGENT,
-                concat!("ecs-exporter/", env!("CARGO_PKG_VERSION")),
-            )
+            .header(http::header::USER_AGENT, concat!("ecs-exporter/", env!("CARGO_PKG_VERSION")))
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|e| FetchError::Invalid(format!("bad request URL: {e}")))?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| FetchError::Connect(error_chain(&e)))?;
+        let resp = self.client.request(req).await.map_err(|e| FetchError::Connect(error_chain(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(FetchError::Http(status.as_u16()));
@@ -164,13 +146,10 @@ impl MetadataClient {
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         match Limited::new(resp.into_body(), limit).collect().await {
             Ok(b) => Ok(b.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(FetchError::Invalid(
-                format!("body is over the {}-byte cap", self.max_body),
-            )),
-            Err(e) => Err(FetchError::Connect(format!(
-                "body read failed: {}",
-                error_chain(e.as_ref())
-            ))),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(FetchError::Invalid(format!("body is over the {}-byte cap", self.max_body)))
+            }
+            Err(e) => Err(FetchError::Connect(format!("body read failed: {}", error_chain(e.as_ref())))),
         }
     }
 }

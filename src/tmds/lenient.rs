@@ -28,11 +28,7 @@ impl Num {
         match self {
             Num::U(v) => Some(v),
             Num::I(_) | Num::Absent => None,
-            Num::F(f)
-                if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8446744073709552e19 =>
-            {
-                Some(f as u64)
-            }
+            Num::F(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8446744073709552e19 => Some(f as u64),
             Num::F(_) => None,
         }
     }
@@ -314,9 +310,7 @@ mod tests {
 
     #[test]
     fn num_keeps_u64_max_and_rejects_strings() {
-        let v: Vec<Num> =
-            serde_json::from_str(r#"[18446744073709551615, -1, 1.5, "12", null, {}, [1]]"#)
-                .unwrap();
+        let v: Vec<Num> = serde_json::from_str(r#"[18446744073709551615, -1, 1.5, "12", null, {}, [1]]"#).unwrap();
         assert_eq!(v[0].as_u64(), Some(u64::MAX));
         assert_eq!(v[1].as_u64(), None);
         assert_eq!(v[1].as_i64(), Some(-1));

@@ -129,8 +129,7 @@ impl TaskStats {
         let containers = raw
             .into_iter()
             .map(|(id, v)| {
-                let parsed =
-                    serde_json::from_str::<Option<Stats>>(v.get()).map_err(|e| e.to_string());
+                let parsed = serde_json::from_str::<Option<Stats>>(v.get()).map_err(|e| e.to_string());
                 (id, parsed)
             })
             .collect();

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Path of a fixture under `tests/fixtures`.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
 
 /// Bytes of a fixture.
@@ -56,5 +54,6 @@ pub fn synthetic_task_for(stats: &[u8]) -> Vec<u8> {
             serde_json::json!({"DockerId": id, "Name": name.unwrap_or_else(|| id.clone()), "Type": "NORMAL", "KnownStatus": "RUNNING"})
         })
         .collect();
-    serde_json::to_vec(&serde_json::json!({"Cluster": "synthetic", "Family": "synthetic", "Containers": containers})).unwrap()
+    serde_json::to_vec(&serde_json::json!({"Cluster": "synthetic", "Family": "synthetic", "Containers": containers}))
+        .unwrap()
 }

@@ -64,31 +64,18 @@ pub fn simulator(args: &[&str]) -> Proc {
         .expect("start simulator");
     let stderr = pipe_stderr(&mut child);
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("simulator prints its URI");
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("simulator prints its URI");
     let addr = line.trim().to_owned();
-    assert!(
-        addr.starts_with("http://127.0.0.1:"),
-        "simulator said {addr:?}"
-    );
-    Proc {
-        child,
-        stderr,
-        addr,
-    }
+    assert!(addr.starts_with("http://127.0.0.1:"), "simulator said {addr:?}");
+    Proc { child, stderr, addr }
 }
 
 /// Start the exporter with `args` (a listen address on port 0 is added) and `env`; waits for
 /// its start-up line and returns it with its `host:port`.
 pub fn exporter(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(BIN);
-    cmd.args(["--web.listen-address", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd.env_remove("ECS_CONTAINER_METADATA_URI_V4")
-        .env_remove("ECS_CONTAINER_METADATA_URI");
+    cmd.args(["--web.listen-address", "127.0.0.1:0"]).args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.env_remove("ECS_CONTAINER_METADATA_URI_V4").env_remove("ECS_CONTAINER_METADATA_URI");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -105,11 +92,7 @@ pub fn exporter(args: &[&str], env: &[(&str, &str)]) -> Proc {
                         .find_map(|w| w.strip_prefix("listen="))
                         .expect("listen= in start line")
                         .to_owned();
-                    return Proc {
-                        child,
-                        stderr,
-                        addr,
-                    };
+                    return Proc { child, stderr, addr };
                 }
                 seen.push(l);
             }
@@ -131,10 +114,7 @@ pub struct Resp {
 impl Resp {
     /// A header value (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     /// The body as text.
     pub fn text(&self) -> String {
@@ -163,47 +143,25 @@ pub fn get(addr: &str, path: &str) -> Resp {
 }
 
 fn parse(raw: &[u8], head: bool) -> Resp {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
     let head_text = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head_text.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let status: u16 = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked && !head {
         body = dechunk(&body);
     }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let nl = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        let nl = b.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
         b = &b[nl + 2..];
         if size == 0 {
             return out;
