@@ -14,6 +14,22 @@ pub enum AppError {
     /// A listener could not be bound.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The web config is unusable.
+    #[cfg(feature = "web-config")]
+    #[error(transparent)]
+    WebConfig(#[from] crate::webconfig::WebConfigError),
+    /// A web config was given to a build without web config support.
+    #[cfg(not(feature = "web-config"))]
+    #[error("--web.config.file: this build has no web config support (built without the `web-config` feature)")]
+    NoWebConfig,
+    /// TLS cannot be set up from the web config.
+    #[error("web config {path}: TLS: {reason}")]
+    Tls {
+        /// The web config file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A replay file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -27,6 +43,7 @@ pub enum AppError {
 /// Run the exporter (sidecar or demo mode) until a termination signal.
 pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
     raise_fd_limit();
+    let web = web_config(&cfg)?;
     let listener = server::bind(&cfg.listen_address).await?;
     if cfg.uri_source == UriSource::Demo {
         let sim = server::bind("127.0.0.1:0").await?;
@@ -38,7 +55,12 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
     let uri = cfg.metadata_uri.clone().unwrap_or_default();
     let client = MetadataClient::new(uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes);
     let exporter = Exporter::new(client, cfg.filter.clone(), cfg.metadata_timeout, cfg.cache_ttl);
-    let state = Arc::new(State::new(exporter, cfg.telemetry_path.clone()));
+    let mut state = State::new(exporter, cfg.telemetry_path.clone());
+    state.auth = web.auth;
+    state.headers = web.headers;
+    let tls = web.tls;
+    let (scheme, auth_on) = (if tls.is_some() { "https" } else { "http" }, state.auth.is_some());
+    let state = Arc::new(state);
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.listen_address.clone());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -46,15 +68,63 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
         metrics_path = %cfg.telemetry_path,
         metadata_uri = %uri,
         source = ?cfg.uri_source,
+        scheme,
+        basic_auth = auth_on,
         "ecs-exporter started"
     );
     if cfg.uri_source == UriSource::Demo {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(9779);
         eprintln!("demo: serving a simulated Fargate task; metrics at http://localhost:{port}{}", cfg.telemetry_path);
     }
-    server::serve(listener, state, cfg.max_connections, shutdown_signal()).await;
+    server::serve(listener, state, cfg.max_connections, tls, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the web config file sets up for the server.
+#[derive(Debug, Default)]
+struct Web {
+    tls: Option<server::Tls>,
+    auth: Option<Arc<server::BasicAuth>>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// Load `--web.config.file`, if given.
+#[cfg(feature = "web-config")]
+fn web_config(cfg: &Config) -> Result<Web, AppError> {
+    let Some(path) = &cfg.web_config_file else { return Ok(Web::default()) };
+    let w = crate::webconfig::WebConfig::load(path)?;
+    let tls = match &w.tls {
+        Some(t) => Some(tls_from(t, Some(path))?),
+        None => None,
+    };
+    Ok(Web { tls, auth: w.auth.map(Arc::new), headers: w.headers })
+}
+
+/// Without web config support, a web config file is refused.
+#[cfg(not(feature = "web-config"))]
+fn web_config(cfg: &Config) -> Result<Web, AppError> {
+    match cfg.web_config_file {
+        Some(_) => Err(AppError::NoWebConfig),
+        None => Ok(Web::default()),
+    }
+}
+
+/// The server's TLS from the web config's settings.
+#[cfg(feature = "tls")]
+fn tls_from(t: &crate::webconfig::TlsSettings, path: Option<&std::path::Path>) -> Result<server::Tls, AppError> {
+    let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+    let cfg = crate::tls::server_config(t).map_err(|e| AppError::Tls { path: shown, reason: e.to_string() })?;
+    Ok(server::Tls::new(cfg))
+}
+
+/// Without the `tls` feature a web config asking for TLS is refused.
+#[cfg(all(feature = "web-config", not(feature = "tls")))]
+fn tls_from(_: &crate::webconfig::TlsSettings, path: Option<&std::path::Path>) -> Result<server::Tls, AppError> {
+    Err(AppError::Tls {
+        path: path.map(|p| p.display().to_string()).unwrap_or_default(),
+        reason: "this build has no TLS support (built without the `tls` feature)".into(),
+    })
 }
 
 /// Raise the soft open-files limit to the hard limit (at most 65536), as Go programs do, so the
@@ -114,19 +184,60 @@ pub enum HealthError {
     },
 }
 
-/// GET the health URL once; `Ok` when it answers 200 in time.
+/// GET the health URL once; `Ok` when it answers 200 in time. `https://` URLs are checked over
+/// TLS without verifying the certificate: the check asks its own exporter on loopback whether it
+/// is alive and sends nothing secret.
 pub async fn healthcheck(args: HealthcheckArgs) -> Result<(), HealthError> {
-    let url = crate::config::validate_uri(&args.resolved_url(), "--url")?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let url = args.resolved_url();
     let unhealthy = |cause: String| HealthError::Unhealthy { url: url.clone(), cause };
     let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| unhealthy(e.to_string()))?;
-    match tokio::time::timeout(args.timeout, client.get(uri)).await {
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(unhealthy("expected an http:// or https:// URL".into())),
+    };
+    let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']).to_owned();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let check = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        if https {
+            #[cfg(feature = "tls")]
+            {
+                let cfg = crate::tls::insecure_client_config().map_err(|e| e.to_string())?;
+                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+                let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| e.to_string())?;
+                return get_status(hyper_util::rt::TokioIo::new(tls), &host, &path).await;
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err("this build has no TLS support".to_owned());
+        }
+        get_status(hyper_util::rt::TokioIo::new(tcp), &host, &path).await
+    };
+    match tokio::time::timeout(args.timeout, check).await {
         Err(_) => Err(unhealthy(format!("no answer within {:?}", args.timeout))),
-        Ok(Err(e)) => Err(unhealthy(e.to_string())),
-        Ok(Ok(r)) if r.status() == http::StatusCode::OK => Ok(()),
-        Ok(Ok(r)) => Err(unhealthy(format!("HTTP status {}", r.status().as_u16()))),
+        Ok(Err(e)) => Err(unhealthy(e)),
+        Ok(Ok(200)) => Ok(()),
+        Ok(Ok(status)) => Err(unhealthy(format!("HTTP status {status}"))),
     }
+}
+
+/// One GET over an established connection; the status code.
+async fn get_status<I>(io: I, host: &str, path: &str) -> Result<u16, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, http_body_util::Empty<bytes::Bytes>>(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header(http::header::HOST, host)
+        .body(http_body_util::Empty::new())
+        .map_err(|e| e.to_string())?;
+    let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
+    Ok(resp.status().as_u16())
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -41,6 +41,10 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", env = "ECS_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_path, value_name = "PATH")]
     pub telemetry_path: String,
 
+    /// TLS and basic authentication settings, in the Prometheus exporter-toolkit web config format.
+    #[arg(long = "web.config.file", env = "ECS_EXPORTER_WEB_CONFIG_FILE", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+
     /// Most connections served at once; further connections are closed at once.
     #[arg(long = "web.max-connections", env = "ECS_EXPORTER_WEB_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535), value_name = "N")]
     pub max_connections: u32,
@@ -187,6 +191,8 @@ pub struct Config {
     pub telemetry_path: String,
     /// Connection bound.
     pub max_connections: usize,
+    /// The web config file (TLS, basic auth), if any.
+    pub web_config_file: Option<std::path::PathBuf>,
     /// TMDS base URI without a trailing slash; `None` in demo mode until the simulator starts.
     pub metadata_uri: Option<String>,
     /// Where the URI came from.
@@ -242,6 +248,7 @@ impl Cli {
             listen_address: self.listen_address,
             telemetry_path: self.telemetry_path,
             max_connections: self.max_connections as usize,
+            web_config_file: self.web_config_file.filter(|p| !p.as_os_str().is_empty()),
             metadata_uri: uri,
             uri_source: source,
             metadata_timeout: self.metadata_timeout,

@@ -19,4 +19,8 @@ pub mod server;
 pub mod simulate;
 pub mod snapshot;
 pub mod timefmt;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod tmds;
+#[cfg(feature = "web-config")]
+pub mod webconfig;

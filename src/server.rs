@@ -4,6 +4,15 @@
 
 use crate::encode::{self, Format};
 use crate::scrape::Exporter;
+#[cfg(feature = "web-config")]
+use crate::webconfig::AuthResult;
+#[cfg(feature = "web-config")]
+pub use crate::webconfig::BasicAuth;
+
+/// Without the `web-config` feature there is no authentication.
+#[cfg(not(feature = "web-config"))]
+#[derive(Debug)]
+pub enum BasicAuth {}
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -33,14 +42,39 @@ pub struct State {
     pub exporter: Exporter,
     /// The metrics path.
     pub telemetry_path: String,
+    /// Basic authentication, when the web config lists users.
+    pub auth: Option<Arc<BasicAuth>>,
+    /// Extra response headers from the web config.
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// Size of the last body, to size the next buffer.
     last_size: AtomicUsize,
 }
 
 impl State {
-    /// Handler state around an exporter.
+    /// Handler state around an exporter, without authentication or extra headers.
     pub fn new(exporter: Exporter, telemetry_path: String) -> Self {
-        State { exporter, telemetry_path, last_size: AtomicUsize::new(4096) }
+        State { exporter, telemetry_path, auth: None, headers: Vec::new(), last_size: AtomicUsize::new(4096) }
+    }
+}
+
+/// TLS for accepted connections (only with the `tls` feature).
+#[derive(Clone)]
+pub struct Tls {
+    #[cfg(feature = "tls")]
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Tls {
+    /// TLS with this rustls configuration.
+    pub fn new(cfg: Arc<rustls::ServerConfig>) -> Self {
+        Tls { acceptor: tokio_rustls::TlsAcceptor::from(cfg) }
     }
 }
 
@@ -71,12 +105,13 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr).await.map_err(err)
 }
 
-/// Serve `state` on `listener` until `shutdown` completes, then stop accepting, let in-flight
-/// requests finish (up to [`SHUTDOWN_GRACE`]) and return.
+/// Serve `state` on `listener` (with TLS when `tls` is set) until `shutdown` completes, then
+/// stop accepting, let in-flight requests finish (up to [`SHUTDOWN_GRACE`]) and return.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
     max_connections: usize,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(max_connections));
@@ -104,10 +139,29 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let st = state.clone();
-        let svc = service_fn(move |req| handle(req, st.clone()));
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let svc = service_fn(move |req| handle(req, st.clone()));
+            let result = match tls {
+                #[cfg(feature = "tls")]
+                Some(t) => match tokio::time::timeout(HEADER_READ_TIMEOUT, t.acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => watcher.watch(builder.serve_connection(TokioIo::new(s), svc)).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        Ok(())
+                    }
+                },
+                #[cfg(not(feature = "tls"))]
+                Some(_) => Ok(()),
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await,
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -129,6 +183,16 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<F
         return Ok(r);
     }
     let path = req.uri().path();
+    // /health stays open so container health checks need no credentials; it tells nothing.
+    #[cfg(feature = "web-config")]
+    if let Some(auth) = st.auth.as_ref().filter(|_| path != "/health") {
+        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if auth.check(header).await == AuthResult::Denied {
+            let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ecs-exporter\""));
+            return Ok(with_headers(r, &st.headers));
+        }
+    }
     let resp = if path == st.telemetry_path {
         if head {
             let mut r = Response::new(Full::new(Bytes::new()));
@@ -145,7 +209,14 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<F
     } else {
         text(StatusCode::NOT_FOUND, "not found\n")
     };
-    Ok(resp)
+    Ok(with_headers(resp, &st.headers))
+}
+
+fn with_headers(mut r: Response<Full<Bytes>>, extra: &[(http::HeaderName, HeaderValue)]) -> Response<Full<Bytes>> {
+    for (k, v) in extra {
+        r.headers_mut().insert(k.clone(), v.clone());
+    }
+    r
 }
 
 async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
