@@ -70,6 +70,27 @@ fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// Visitor methods that read the listed kinds of JSON value as `$absent`: scalars by type,
+/// `null` (`unit`, `none`), and arrays or objects (`seq`, `map`, drained to stay in step).
+macro_rules! absent {
+    ($absent:expr; $($kind:ident),* $(,)?) => { $( absent!(@ $kind $absent); )* };
+    (@ bool $a:expr) => { fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> { Ok($a) } };
+    (@ str $a:expr) => { fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> { Ok($a) } };
+    (@ u64 $a:expr) => { fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> { Ok($a) } };
+    (@ i64 $a:expr) => { fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> { Ok($a) } };
+    (@ f64 $a:expr) => { fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> { Ok($a) } };
+    (@ null $a:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> { Ok($a) }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> { Ok($a) }
+    };
+    (@ seq $a:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> { skip_seq(seq).map(|_| $a) }
+    };
+    (@ map $a:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> { skip_map(map).map(|_| $a) }
+    };
+}
+
 impl<'de> Deserialize<'de> for Num {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -87,26 +108,9 @@ impl<'de> Deserialize<'de> for Num {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
                 Ok(Num::F(v))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Num, E> {
-                Ok(Num::Absent)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Num, E> {
-                Ok(Num::Absent)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Num, E> {
-                Ok(Num::Absent)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Num, E> {
-                Ok(Num::Absent)
-            }
+            absent!(Num::Absent; bool, str, null, seq, map);
             fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Num, D2::Error> {
                 Num::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Num, A::Error> {
-                skip_seq(seq).map(|_| Num::Absent)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Num, A::Error> {
-                skip_map(map).map(|_| Num::Absent)
             }
         }
         d.deserialize_any(V)
@@ -154,20 +158,9 @@ impl<'de> Deserialize<'de> for Str {
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Str, E> {
                 Ok(Str(Some(v.to_string())))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Str, E> {
-                Ok(Str(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Str, E> {
-                Ok(Str(None))
-            }
+            absent!(Str(None); null, seq, map);
             fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Str, D2::Error> {
                 Str::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Str, A::Error> {
-                skip_seq(seq).map(|_| Str(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Str, A::Error> {
-                skip_map(map).map(|_| Str(None))
             }
         }
         d.deserialize_any(V)
@@ -211,30 +204,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
                 }
                 Ok(List(Some(out)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-                skip_map(map).map(|_| List(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
-                Ok(List(None))
-            }
+            absent!(List(None); map, str, u64, i64, f64, bool, null);
             fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<List<T>, D2::Error> {
                 List::deserialize(d)
             }
@@ -272,30 +242,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
                 T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|v| Obj(Some(v)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Obj<T>, A::Error> {
-                skip_seq(seq).map(|_| Obj(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
+            absent!(Obj(None); seq, str, u64, i64, f64, bool, null);
             fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Obj<T>, D2::Error> {
                 Obj::deserialize(d)
             }
