@@ -134,7 +134,7 @@ families! {
     ExporterUp => (Exporter, "ecs_exporter_up", Gauge, "", [], "this scrape", "1 when this scrape read and parsed the task metadata and stats, else 0."),
     ExporterScrapeDuration => (Exporter, "ecs_exporter_scrape_duration_seconds", Gauge, "seconds", [], "this scrape", "Time this scrape spent collecting, in seconds."),
     ExporterUpstreamRequests => (Exporter, "ecs_exporter_upstream_requests_total", Counter, "", ["path", "outcome"], "the metadata client", "Requests to the task metadata endpoint by path and outcome (ok, http_error, timeout, invalid, connect_error)."),
-    ExporterContainerErrors => (Exporter, "ecs_exporter_container_parse_errors", Gauge, "", [], "this scrape", "Containers whose metadata or stats entry could not be parsed in the data behind this scrape (their other series are still exported)."),
+    ExporterContainerErrors => (Exporter, "ecs_exporter_container_parse_errors", Gauge, "", [], "this scrape", "Containers whose metadata or stats entry could not be used in the data behind this scrape (unparseable, or a second container of the same name); the other containers are exported."),
     ExporterBuildInfo => (Exporter, "ecs_exporter_build_info", Info, "", ["version", "revision"], "the binary", "Build information of the exporter; value 1."),
     ProcessCpu => (Exporter, "process_cpu_seconds_total", Counter, "seconds", [], "`/proc/self/stat`", "Total user and system CPU time spent in seconds."),
     ProcessResident => (Exporter, "process_resident_memory_bytes", Gauge, "bytes", [], "`/proc/self/stat`", "Resident memory size in bytes."),

@@ -5,7 +5,7 @@ use super::mib_to_bytes;
 use crate::metrics::{Family, CONTAINER_STATUSES, HEALTH_STATUSES};
 use crate::snapshot::{LabelValue, Snapshot, Value};
 use crate::timefmt::parse_rfc3339_nanos;
-use crate::tmds::lenient::{List, Num};
+use crate::tmds::lenient::{Num, Objects};
 use crate::tmds::model::{BlkioEntry, Container, Stats};
 use std::sync::Arc;
 
@@ -194,7 +194,7 @@ fn working_set(v: &View) -> Option<Value> {
 
 /// Sum of the entries whose op is `op` in any case, over all devices; entries without a value
 /// count 0 (Docker omits zero values). Absent when the list itself is absent.
-fn blkio_sum(list: &List<BlkioEntry>, op: &str) -> Option<Value> {
+fn blkio_sum(list: &Objects<BlkioEntry>, op: &str) -> Option<Value> {
     if !list.is_present() {
         return None;
     }

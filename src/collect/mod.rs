@@ -40,7 +40,8 @@ impl Filter {
 /// What collection noticed that is not a series.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// Containers (in `/task` or `/task/stats`) whose entry could not be parsed: `(id or index, reason)`.
+    /// Containers (in `/task` or `/task/stats`) whose entry could not be used (unparseable, or a
+    /// second container of the same name): `(id or index, reason)`.
     pub container_errors: Vec<(String, String)>,
 }
 
@@ -67,6 +68,13 @@ pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapsh
         };
         let name = c.name.or_empty();
         if !filter.keeps(name, c.kind.get()) {
+            continue;
+        }
+        // Names are unique in a task definition; a second container of the same name would
+        // write the same series twice, so it is reported instead of exported.
+        if exported.iter().any(|(n, _): &(LabelValue, _)| &**n == name) {
+            let id = c.docker_id.or_empty();
+            report.container_errors.push((id.to_owned(), format!("task: duplicate container name {name:?}")));
             continue;
         }
         let name: LabelValue = Arc::from(name);

@@ -213,6 +213,35 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
+/// A list of objects: elements that are not objects (`null`, numbers, arrays) are skipped, so
+/// one odd element never fails the object that holds the list. Absent like [`List`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objects<T>(pub Option<Vec<T>>);
+
+impl<T> Default for Objects<T> {
+    fn default() -> Self {
+        Objects(None)
+    }
+}
+
+impl<T> Objects<T> {
+    /// The objects, or an empty slice when the list was absent.
+    pub fn items(&self) -> &[T] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+    /// True when the JSON held an array (possibly empty, or of non-objects only).
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Objects<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = List::<Obj<T>>::deserialize(d)?;
+        Ok(Objects(list.0.map(|v| v.into_iter().filter_map(|o| o.0).collect())))
+    }
+}
+
 /// A nested object that reads as `None` when the JSON holds anything but an object
 /// (`null`, a string, a number, an array); an object is parsed as `T`.
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +292,14 @@ mod tests {
         assert_eq!(v[1].as_i64(), Some(-1));
         assert_eq!(v[2].as_f64(), Some(1.5));
         assert!(v[3..].iter().all(|n| !n.is_present()));
+    }
+
+    #[test]
+    fn objects_skip_elements_that_are_not_objects() {
+        let v: Objects<super::super::model::Network> =
+            serde_json::from_str(r#"[null, 1, [], {"NetworkMode": "awsvpc"}]"#).unwrap();
+        assert_eq!(v.items().len(), 1);
+        assert_eq!(v.items()[0].network_mode.get(), Some("awsvpc"));
     }
 
     #[test]

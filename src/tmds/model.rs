@@ -5,7 +5,7 @@
 //! container becomes one error next to the others instead of a failed scrape. Field names mirror
 //! the JSON exactly; unknown fields are ignored. Integers stay integers ([`Num`]).
 
-use super::lenient::{List, Num, Obj, Str};
+use super::lenient::{List, Num, Obj, Objects, Str};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -74,7 +74,7 @@ pub struct Container {
     pub finished_at: Str,
     pub limits: Obj<Limits>,
     pub health: Obj<Health>,
-    pub networks: List<Network>,
+    pub networks: Objects<Network>,
 }
 
 /// A container's health check state.
@@ -94,22 +94,33 @@ pub struct Network {
 /// Why a body could not be used at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    /// The body is not JSON, is truncated, or is not an object where one is required.
+    /// The body is not JSON, or is truncated.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The body is JSON but not an object.
+    #[error("not a JSON object")]
+    NotObject,
+}
+
+/// Parse one JSON value that must be an object (serde's derived structs would also read an
+/// array, field by field).
+fn object<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+    match serde_json::from_str::<Obj<T>>(json) {
+        Ok(Obj(Some(v))) => Ok(v),
+        Ok(Obj(None)) => Err("not a JSON object".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Task {
     /// Parse a `/task` body. Fails only when the body itself is not a JSON object; a container
     /// that cannot be read is kept as an `Err` with the reason.
     pub fn parse(body: &[u8]) -> Result<Task, ParseError> {
-        let mut task: Task = serde_json::from_slice(body)?;
+        let Obj(Some(mut task)) = serde_json::from_slice::<Obj<Task>>(body)? else {
+            return Err(ParseError::NotObject);
+        };
         let raw = std::mem::take(&mut task.raw_containers);
-        task.containers = raw
-            .items()
-            .iter()
-            .map(|raw| serde_json::from_str::<Container>(raw.get()).map_err(|e| e.to_string()))
-            .collect();
+        task.containers = raw.items().iter().map(|raw| object::<Container>(raw.get())).collect();
         Ok(task)
     }
 }
@@ -129,7 +140,8 @@ impl TaskStats {
         let containers = raw
             .into_iter()
             .map(|(id, v)| {
-                let parsed = serde_json::from_str::<Option<Stats>>(v.get()).map_err(|e| e.to_string());
+                // `null` is "no sample"; anything else must be an object.
+                let parsed = if v.get().trim() == "null" { Ok(None) } else { object::<Stats>(v.get()).map(Some) };
                 (id, parsed)
             })
             .collect();
@@ -209,8 +221,8 @@ pub struct PidsStats {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct BlkioStats {
-    pub io_service_bytes_recursive: List<BlkioEntry>,
-    pub io_serviced_recursive: List<BlkioEntry>,
+    pub io_service_bytes_recursive: Objects<BlkioEntry>,
+    pub io_serviced_recursive: Objects<BlkioEntry>,
 }
 
 /// One device/op entry; `value` is omitted when zero in some captures.
