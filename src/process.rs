@@ -27,9 +27,13 @@ mod linux {
             out.push(Family::ProcessCpu, vec![], Value::Nanos(i128::from(cpu_ns)));
             out.push(Family::ProcessResident, vec![], Value::U64(st.rss_pages.saturating_mul(page)));
             out.push(Family::ProcessVirtual, vec![], Value::U64(st.vsize));
-            if let Some(btime) = boot_time() {
-                let start_ns =
-                    i128::from(btime) * 1_000_000_000 + i128::from(st.starttime) * 1_000_000_000 / i128::from(ticks);
+            // The start time never changes: /proc/stat (large on big hosts) is read once.
+            static START_NS: std::sync::OnceLock<Option<i128>> = std::sync::OnceLock::new();
+            let start = START_NS.get_or_init(|| {
+                let btime = boot_time()?;
+                Some(i128::from(btime) * 1_000_000_000 + i128::from(st.starttime) * 1_000_000_000 / i128::from(ticks))
+            });
+            if let Some(start_ns) = *start {
                 out.push(Family::ProcessStartTime, vec![], Value::Nanos(start_ns));
             }
         }
