@@ -6,7 +6,7 @@ use crate::metrics::{Family, CONTAINER_STATUSES, HEALTH_STATUSES};
 use crate::snapshot::{LabelValue, Snapshot, Value};
 use crate::timefmt::parse_rfc3339_nanos;
 use crate::tmds::lenient::{Num, Objects};
-use crate::tmds::model::{BlkioEntry, Container, Stats};
+use crate::tmds::model::{BlkioEntry, CgroupMemory, Container, Stats};
 use std::sync::Arc;
 
 /// Append the series of one exported container.
@@ -96,8 +96,9 @@ impl<'a> View<'a> {
     fn mem(&self) -> Option<&crate::tmds::model::MemoryStats> {
         self.s.memory_stats.get()
     }
-    fn mem_stat(&self, key: &str) -> Option<u64> {
-        self.mem()?.stats.get()?.get(key)?.as_u64()
+    /// A counter of `memory_stats.stats`.
+    fn cg(&self, field: fn(&CgroupMemory) -> Num) -> Option<u64> {
+        field(self.mem()?.stats.get()?).as_u64()
     }
     /// A CPU time counter as nanoseconds: Linux reports ns, Windows 100 ns units.
     fn cpu_time(&self, n: Num) -> Option<Value> {
@@ -142,14 +143,14 @@ const STATS_RULES: &[(Family, Rule)] = &[
         if v.windows {
             return None;
         }
-        let rss = v.mem_stat("total_rss").or_else(|| v.mem_stat("rss")).or_else(|| v.mem_stat("anon"))?;
+        let rss = v.cg(|c| c.total_rss).or_else(|| v.cg(|c| c.rss)).or_else(|| v.cg(|c| c.anon))?;
         Some(Value::U64(rss))
     }),
     (Family::ContainerMemoryCache, |v| {
         if v.windows {
             return None;
         }
-        let cache = v.mem_stat("total_cache").or_else(|| v.mem_stat("cache")).or_else(|| v.mem_stat("file"))?;
+        let cache = v.cg(|c| c.total_cache).or_else(|| v.cg(|c| c.cache)).or_else(|| v.cg(|c| c.file))?;
         Some(Value::U64(cache))
     }),
     (Family::ContainerMemoryMaxUsage, |v| Some(Value::U64(v.mem()?.max_usage.as_u64()?))),
@@ -188,7 +189,7 @@ fn working_set(v: &View) -> Option<Value> {
         return Some(Value::U64(mem.privateworkingset.as_u64()?));
     }
     let usage = mem.usage.as_u64()?;
-    let inactive = v.mem_stat("total_inactive_file").or_else(|| v.mem_stat("inactive_file"))?;
+    let inactive = v.cg(|c| c.total_inactive_file).or_else(|| v.cg(|c| c.inactive_file))?;
     Some(Value::U64(usage.saturating_sub(inactive)))
 }
 

@@ -104,6 +104,7 @@ fn labels(container: Option<&LabelValue>, iface: Option<&str>) -> Vec<(&'static 
 fn interfaces(s: &Stats, container: Option<&LabelValue>, out: &mut Snapshot) {
     let Some(nets) = s.networks.get() else { return };
     for (iface, n) in nets {
+        let Some(n) = n.get() else { continue };
         for (family, field) in COUNTERS {
             if let Some(v) = field(n).as_u64() {
                 out.push(*family, labels(container, Some(iface)), Value::U64(v));

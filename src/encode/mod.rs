@@ -7,7 +7,6 @@ pub mod text;
 
 use crate::metrics::Family;
 use crate::snapshot::{Series, Snapshot, Value};
-use std::io::Write;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +104,12 @@ pub(crate) fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series) {
 
 /// Escape a label value: backslash, double quote and line feed.
 pub(crate) fn escape_label(out: &mut Vec<u8>, v: &str) {
-    for &b in v.as_bytes() {
+    let bytes = v.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'"' => out.extend_from_slice(b"\\\""),
@@ -118,28 +122,36 @@ pub(crate) fn escape_label(out: &mut Vec<u8>, v: &str) {
 /// Write a value: integers as integers, nanoseconds as exact decimal seconds, floats in the
 /// shortest form that reads back the same, and `NaN`, `+Inf`, `-Inf`.
 pub(crate) fn write_value(out: &mut Vec<u8>, v: Value) {
-    // Writing into a Vec cannot fail.
-    let _ = match v {
-        Value::U64(n) => write!(out, "{n}"),
-        Value::I64(n) => write!(out, "{n}"),
-        Value::F64(f) if f.is_nan() => write!(out, "NaN"),
-        Value::F64(f) if f.is_infinite() => {
-            write!(out, "{}", if f > 0.0 { "+Inf" } else { "-Inf" })
-        }
-        Value::F64(f) => write!(out, "{f}"),
+    let mut ints = itoa::Buffer::new();
+    match v {
+        Value::U64(n) => out.extend_from_slice(ints.format(n).as_bytes()),
+        Value::I64(n) => out.extend_from_slice(ints.format(n).as_bytes()),
+        Value::F64(f) if f.is_nan() => out.extend_from_slice(b"NaN"),
+        Value::F64(f) if f.is_infinite() => out.extend_from_slice(if f > 0.0 { b"+Inf" } else { b"-Inf" }),
+        // Integral values (most limits and rates) print as integers, like Go does.
+        Value::F64(f) if f.fract() == 0.0 && f.abs() < 1e15 => out.extend_from_slice(ints.format(f as i64).as_bytes()),
+        Value::F64(f) => out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes()),
         Value::Nanos(ns) => {
-            let neg = ns < 0;
+            if ns < 0 {
+                out.push(b'-');
+            }
             let abs = ns.unsigned_abs();
-            let (secs, frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
-            let sign = if neg { "-" } else { "" };
-            if frac == 0 {
-                write!(out, "{sign}{secs}")
-            } else {
-                let digits = format!("{frac:09}");
-                write!(out, "{sign}{secs}.{}", digits.trim_end_matches('0'))
+            let (secs, frac) = (abs / 1_000_000_000, (abs % 1_000_000_000) as u32);
+            out.extend_from_slice(ints.format(secs).as_bytes());
+            if frac != 0 {
+                // Nine digits with the trailing zeros dropped: exact.
+                let mut digits = [b'0'; 9];
+                let mut f = frac;
+                for d in digits.iter_mut().rev() {
+                    *d = b'0' + (f % 10) as u8;
+                    f /= 10;
+                }
+                let len = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
+                out.push(b'.');
+                out.extend_from_slice(&digits[..len]);
             }
         }
-    };
+    }
 }
 
 #[cfg(test)]

@@ -280,6 +280,92 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
     }
 }
 
+/// One element of a list or map of objects, telling `null` and non-objects apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry<T> {
+    /// `null`.
+    Null,
+    /// An object, parsed.
+    Value(T),
+    /// Anything else (a number, a string, an array).
+    NotObject,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entry<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Entry<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Value)
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Entry<T>, D2::Error> {
+                Entry::deserialize(d)
+            }
+            absent!(Entry::Null; null);
+            absent!(Entry::NotObject; seq, str, u64, i64, f64, bool);
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Define a struct of lenient fields and its `Deserialize`: each field is read from the JSON key
+/// given, unknown keys are skipped, a missing key leaves the field's default, and a key that
+/// appears twice keeps the last value (as Go's encoding/json does) instead of failing. With
+/// lenient field types this makes the struct itself impossible to fail on well-formed JSON, so
+/// one odd container never hides another without any second parsing pass.
+macro_rules! lenient_struct {
+    ($(#[$meta:meta])* pub struct $name:ident { $( $(#[$fmeta:meta])* $json:literal => $field:ident : $ty:ty, )* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        pub struct $name { $( $(#[$fmeta])* pub $field: $ty, )* }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                #[allow(non_camel_case_types)]
+                enum Field { $( $field, )* Other }
+                struct FieldVisitor;
+                impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+                    type Value = Field;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+                        Ok(match v { $( $json => Field::$field, )* _ => Field::Other })
+                    }
+                }
+                impl<'de> serde::Deserialize<'de> for Field {
+                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        d.deserialize_identifier(FieldVisitor)
+                    }
+                }
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(k) = map.next_key::<Field>()? {
+                            match k {
+                                $( Field::$field => out.$field = map.next_value()?, )*
+                                Field::Other => { map.next_value::<serde::de::IgnoredAny>()?; }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+pub(crate) use lenient_struct;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,94 +1,103 @@
 //! Typed model of the TMDS v4 (and v3) `/task` and `/task/stats` bodies.
 //!
 //! Every leaf is optional and lenient (see [`super::lenient`]), every nested object reads as
-//! absent when it is not an object, and each container is parsed on its own, so a malformed
-//! container becomes one error next to the others instead of a failed scrape. Field names mirror
-//! the JSON exactly; unknown fields are ignored. Integers stay integers ([`Num`]).
+//! absent when it is not an object, and structs skip unknown keys and keep the last of
+//! duplicated ones ([`lenient_struct`]). Parsing therefore fails only on a body that is not
+//! JSON (or not an object); a container entry that is not an object becomes one error next to
+//! the others, all in a single pass. Field names mirror the JSON exactly. Integers stay
+//! integers ([`Num`]).
 
-use super::lenient::{List, Num, Obj, Objects, Str};
-use serde::Deserialize;
+use super::lenient::{lenient_struct, Entry, List, Num, Obj, Objects, Str};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-/// `/task`: the task and its containers.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
+lenient_struct! {
+    /// `/task`: the task and its containers.
+    pub struct TaskDoc {
+        "Cluster" => cluster: Str,
+        "TaskARN" => task_arn: Str,
+        "Family" => family: Str,
+        "Revision" => revision: Str,
+        "DesiredStatus" => desired_status: Str,
+        "KnownStatus" => known_status: Str,
+        "LaunchType" => launch_type: Str,
+        "AvailabilityZone" => availability_zone: Str,
+        "Limits" => limits: Obj<Limits>,
+        "PullStartedAt" => pull_started_at: Str,
+        "PullStoppedAt" => pull_stopped_at: Str,
+        "EphemeralStorageMetrics" => ephemeral_storage_metrics: Obj<EphemeralStorage>,
+        /// Kept raw, so each container is parsed on its own (a number out of range in one
+        /// fails that one only).
+        "Containers" => containers: List<Box<RawValue>>,
+    }
+}
+
+/// `/task` with its containers checked: the task fields, and each container or why it is not
+/// usable.
+#[derive(Debug, Default)]
 pub struct Task {
-    /// Short name on EC2, full ARN on Fargate.
-    pub cluster: Str,
-    #[serde(rename = "TaskARN")]
-    pub task_arn: Str,
-    pub family: Str,
-    pub revision: Str,
-    pub desired_status: Str,
-    pub known_status: Str,
-    pub launch_type: Str,
-    pub availability_zone: Str,
-    /// Task limits: CPU in vCPUs, memory in MiB; absent on EC2 when not set.
-    pub limits: Obj<Limits>,
-    pub pull_started_at: Str,
-    pub pull_stopped_at: Str,
-    pub ephemeral_storage_metrics: Obj<EphemeralStorage>,
-    /// `Containers[]` as raw JSON, split out so each is parsed on its own.
-    #[serde(rename = "Containers")]
-    raw_containers: List<Box<RawValue>>,
-    /// The containers, each parsed on its own; `Err` holds why one could not be read.
-    #[serde(skip)]
+    /// The task-level fields (its `containers` list is moved into [`Task::containers`]).
+    pub doc: TaskDoc,
+    /// The containers in order; `Err` holds why one could not be read.
     pub containers: Vec<Result<Container, String>>,
 }
 
-/// Limits as written by the agent (units depend on the level: see the contract).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct Limits {
-    #[serde(rename = "CPU")]
-    pub cpu: Num,
-    pub memory: Num,
+impl std::ops::Deref for Task {
+    type Target = TaskDoc;
+    fn deref(&self) -> &TaskDoc {
+        &self.doc
+    }
 }
 
-/// Fargate's ephemeral storage figures, in MiB.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct EphemeralStorage {
-    pub utilized: Num,
-    pub reserved: Num,
+lenient_struct! {
+    /// Limits as written by the agent (units depend on the level: see the contract).
+    pub struct Limits {
+        "CPU" => cpu: Num,
+        "Memory" => memory: Num,
+    }
 }
 
-/// One entry of `/task` `Containers[]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct Container {
-    pub docker_id: Str,
-    pub name: Str,
-    pub image: Str,
-    #[serde(rename = "ImageID")]
-    pub image_id: Str,
-    pub known_status: Str,
-    pub desired_status: Str,
-    /// `NORMAL`, `CNI_PAUSE`, ...; absent is treated as `NORMAL`.
-    #[serde(rename = "Type")]
-    pub kind: Str,
-    pub exit_code: Num,
-    pub restart_count: Num,
-    pub started_at: Str,
-    pub finished_at: Str,
-    pub limits: Obj<Limits>,
-    pub health: Obj<Health>,
-    pub networks: Objects<Network>,
+lenient_struct! {
+    /// Fargate's ephemeral storage figures, in MiB.
+    pub struct EphemeralStorage {
+        "Utilized" => utilized: Num,
+        "Reserved" => reserved: Num,
+    }
 }
 
-/// A container's health check state.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Health {
-    pub status: Str,
+lenient_struct! {
+    /// One entry of `/task` `Containers[]`.
+    pub struct Container {
+        "DockerId" => docker_id: Str,
+        "Name" => name: Str,
+        "Image" => image: Str,
+        "ImageID" => image_id: Str,
+        "KnownStatus" => known_status: Str,
+        "DesiredStatus" => desired_status: Str,
+        /// `NORMAL`, `CNI_PAUSE`, ...; absent is treated as `NORMAL`.
+        "Type" => kind: Str,
+        "ExitCode" => exit_code: Num,
+        "RestartCount" => restart_count: Num,
+        "StartedAt" => started_at: Str,
+        "FinishedAt" => finished_at: Str,
+        "Limits" => limits: Obj<Limits>,
+        "Health" => health: Obj<Health>,
+        "Networks" => networks: Objects<Network>,
+    }
 }
 
-/// A network attachment of a container.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct Network {
-    pub network_mode: Str,
+lenient_struct! {
+    /// A container's health check state.
+    pub struct Health {
+        "status" => status: Str,
+    }
+}
+
+lenient_struct! {
+    /// A network attachment of a container.
+    pub struct Network {
+        "NetworkMode" => network_mode: Str,
+    }
 }
 
 /// Why a body could not be used at all.
@@ -102,167 +111,199 @@ pub enum ParseError {
     NotObject,
 }
 
-/// Parse one JSON value that must be an object (serde's derived structs would also read an
-/// array, field by field).
-fn object<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
-    match serde_json::from_str::<Obj<T>>(json) {
-        Ok(Obj(Some(v))) => Ok(v),
-        Ok(Obj(None)) => Err("not a JSON object".to_owned()),
-        Err(e) => Err(e.to_string()),
-    }
-}
+const NOT_OBJECT: &str = "not a JSON object";
 
 impl Task {
-    /// Parse a `/task` body. Fails only when the body itself is not a JSON object; a container
-    /// that cannot be read is kept as an `Err` with the reason.
+    /// Parse a `/task` body. Fails only when the body is not a JSON object; a container that is
+    /// not an object is kept as an `Err`.
     pub fn parse(body: &[u8]) -> Result<Task, ParseError> {
-        let Obj(Some(mut task)) = serde_json::from_slice::<Obj<Task>>(body)? else {
+        let Obj(Some(mut doc)) = serde_json::from_slice::<Obj<TaskDoc>>(body)? else {
             return Err(ParseError::NotObject);
         };
-        let raw = std::mem::take(&mut task.raw_containers);
-        task.containers = raw.items().iter().map(|raw| object::<Container>(raw.get())).collect();
-        Ok(task)
+        let containers = std::mem::take(&mut doc.containers)
+            .0
+            .unwrap_or_default()
+            .into_iter()
+            .map(|raw| match serde_json::from_str::<Entry<Container>>(raw.get()) {
+                Ok(Entry::Value(c)) => Ok(c),
+                Ok(Entry::Null | Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect();
+        Ok(Task { doc, containers })
     }
 }
 
 /// `/task/stats`: Docker stats per container, keyed by Docker id.
 #[derive(Debug, Default)]
 pub struct TaskStats {
-    /// Docker id → stats; `None` for `null` or `{}`-like entries with no sample; `Err` for an
-    /// entry that could not be read at all.
+    /// Docker id → stats; `None` for `null` (no sample yet, or stopped); `Err` for an entry
+    /// that is not an object.
     pub containers: BTreeMap<String, Result<Option<Stats>, String>>,
 }
 
 impl TaskStats {
     /// Parse a `/task/stats` body: a JSON object of Docker id to stats (or `null`).
+    ///
+    /// One pass over the body; only when that fails (a number out of range, say) is the body
+    /// split into its containers and each parsed on its own, so the fault stays with its
+    /// container.
     pub fn parse(body: &[u8]) -> Result<TaskStats, ParseError> {
-        let raw: BTreeMap<String, &RawValue> = serde_json::from_slice(body)?;
-        let containers = raw
-            .into_iter()
-            .map(|(id, v)| {
-                // `null` is "no sample"; anything else must be an object.
-                let parsed = if v.get().trim() == "null" { Ok(None) } else { object::<Stats>(v.get()).map(Some) };
-                (id, parsed)
-            })
-            .collect();
+        let entry = |e: Entry<Stats>| match e {
+            Entry::Value(s) => Ok(Some(s)),
+            Entry::Null => Ok(None),
+            Entry::NotObject => Err(NOT_OBJECT.to_owned()),
+        };
+        let fast = serde_json::from_slice::<Obj<BTreeMap<String, Entry<Stats>>>>(body);
+        let containers = match fast {
+            Ok(Obj(Some(m))) => m.into_iter().map(|(id, e)| (id, entry(e))).collect(),
+            Ok(Obj(None)) => return Err(ParseError::NotObject),
+            Err(_) => {
+                let raw: BTreeMap<String, &RawValue> = serde_json::from_slice(body)?;
+                raw.into_iter()
+                    .map(|(id, v)| {
+                        let parsed = serde_json::from_str::<Entry<Stats>>(v.get()).map_err(|e| e.to_string());
+                        (id, parsed.and_then(entry))
+                    })
+                    .collect()
+            }
+        };
         Ok(TaskStats { containers })
     }
 }
 
-/// Docker Engine stats of one container, as relayed by the ECS agent.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Stats {
-    /// RFC 3339 time of the sample.
-    pub read: Str,
-    pub preread: Str,
-    /// `windows` or `linux` on daemons that fill it in (v29+).
-    pub os_type: Str,
-    pub num_procs: Num,
-    pub cpu_stats: Obj<CpuStats>,
-    pub memory_stats: Obj<MemoryStats>,
-    pub pids_stats: Obj<PidsStats>,
-    pub blkio_stats: Obj<BlkioStats>,
-    pub storage_stats: Obj<StorageStats>,
-    pub networks: Obj<BTreeMap<String, NetworkStats>>,
-    pub network_rate_stats: Obj<NetworkRateStats>,
+lenient_struct! {
+    /// Docker Engine stats of one container, as relayed by the ECS agent.
+    pub struct Stats {
+        /// RFC 3339 time of the sample.
+        "read" => read: Str,
+        "preread" => preread: Str,
+        /// `windows` or `linux` on daemons that fill it in (v29+).
+        "os_type" => os_type: Str,
+        "num_procs" => num_procs: Num,
+        "cpu_stats" => cpu_stats: Obj<CpuStats>,
+        "memory_stats" => memory_stats: Obj<MemoryStats>,
+        "pids_stats" => pids_stats: Obj<PidsStats>,
+        "blkio_stats" => blkio_stats: Obj<BlkioStats>,
+        "storage_stats" => storage_stats: Obj<StorageStats>,
+        /// Interface name → counters; an entry that is not an object reads as `None`.
+        "networks" => networks: Obj<BTreeMap<String, Obj<NetworkStats>>>,
+        "network_rate_stats" => network_rate_stats: Obj<NetworkRateStats>,
+    }
 }
 
-/// `cpu_stats`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CpuStats {
-    pub cpu_usage: Obj<CpuUsage>,
-    pub system_cpu_usage: Num,
-    pub online_cpus: Num,
-    pub throttling_data: Obj<Throttling>,
+lenient_struct! {
+    /// `cpu_stats`.
+    pub struct CpuStats {
+        "cpu_usage" => cpu_usage: Obj<CpuUsage>,
+        "system_cpu_usage" => system_cpu_usage: Num,
+        "online_cpus" => online_cpus: Num,
+        "throttling_data" => throttling_data: Obj<Throttling>,
+    }
 }
 
-/// `cpu_stats.cpu_usage`: nanoseconds on Linux, 100 ns units on Windows.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CpuUsage {
-    pub total_usage: Num,
-    pub usage_in_kernelmode: Num,
-    pub usage_in_usermode: Num,
+lenient_struct! {
+    /// `cpu_stats.cpu_usage`: nanoseconds on Linux, 100 ns units on Windows.
+    pub struct CpuUsage {
+        "total_usage" => total_usage: Num,
+        "usage_in_kernelmode" => usage_in_kernelmode: Num,
+        "usage_in_usermode" => usage_in_usermode: Num,
+    }
 }
 
-/// `cpu_stats.throttling_data` (CFS).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Throttling {
-    pub periods: Num,
-    pub throttled_periods: Num,
-    pub throttled_time: Num,
+lenient_struct! {
+    /// `cpu_stats.throttling_data` (CFS).
+    pub struct Throttling {
+        "periods" => periods: Num,
+        "throttled_periods" => throttled_periods: Num,
+        "throttled_time" => throttled_time: Num,
+    }
 }
 
-/// `memory_stats`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct MemoryStats {
-    pub usage: Num,
-    pub max_usage: Num,
-    pub limit: Num,
-    /// cgroup counters: v1 (`total_*`, `cache`, `rss`) or v2 (`anon`, `file`, `inactive_file`).
-    pub stats: Obj<BTreeMap<String, Num>>,
-    /// Windows only.
-    pub privateworkingset: Num,
-    pub commitbytes: Num,
+lenient_struct! {
+    /// `memory_stats`.
+    pub struct MemoryStats {
+        "usage" => usage: Num,
+        "max_usage" => max_usage: Num,
+        "limit" => limit: Num,
+        /// cgroup counters: v1 (`total_*`, `cache`, `rss`) or v2 (`anon`, `file`, `inactive_file`).
+        "stats" => stats: Obj<CgroupMemory>,
+        /// Windows only.
+        "privateworkingset" => privateworkingset: Num,
+        "commitbytes" => commitbytes: Num,
+    }
 }
 
-/// `pids_stats`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct PidsStats {
-    pub current: Num,
+lenient_struct! {
+    /// The cgroup counters of `memory_stats.stats` that the metrics use.
+    pub struct CgroupMemory {
+        /// cgroup v1, hierarchical.
+        "total_inactive_file" => total_inactive_file: Num,
+        "total_rss" => total_rss: Num,
+        "total_cache" => total_cache: Num,
+        /// cgroup v1, this cgroup only.
+        "rss" => rss: Num,
+        "cache" => cache: Num,
+        /// cgroup v2 (and v1's non-hierarchical `inactive_file`).
+        "inactive_file" => inactive_file: Num,
+        "anon" => anon: Num,
+        "file" => file: Num,
+    }
 }
 
-/// `blkio_stats`; arrays may be `null`, `[]` or `"None"`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct BlkioStats {
-    pub io_service_bytes_recursive: Objects<BlkioEntry>,
-    pub io_serviced_recursive: Objects<BlkioEntry>,
+lenient_struct! {
+    /// `pids_stats`.
+    pub struct PidsStats {
+        "current" => current: Num,
+    }
 }
 
-/// One device/op entry; `value` is omitted when zero in some captures.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct BlkioEntry {
-    pub op: Str,
-    pub value: Num,
+lenient_struct! {
+    /// `blkio_stats`; arrays may be `null`, `[]` or `"None"`.
+    pub struct BlkioStats {
+        "io_service_bytes_recursive" => io_service_bytes_recursive: Objects<BlkioEntry>,
+        "io_serviced_recursive" => io_serviced_recursive: Objects<BlkioEntry>,
+    }
 }
 
-/// Windows `storage_stats`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct StorageStats {
-    pub read_count_normalized: Num,
-    pub read_size_bytes: Num,
-    pub write_count_normalized: Num,
-    pub write_size_bytes: Num,
+lenient_struct! {
+    /// One device/op entry; `value` is omitted when zero in some captures.
+    pub struct BlkioEntry {
+        "op" => op: Str,
+        "value" => value: Num,
+    }
 }
 
-/// Counters of one network interface.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NetworkStats {
-    pub rx_bytes: Num,
-    pub rx_packets: Num,
-    pub rx_errors: Num,
-    pub rx_dropped: Num,
-    pub tx_bytes: Num,
-    pub tx_packets: Num,
-    pub tx_errors: Num,
-    pub tx_dropped: Num,
+lenient_struct! {
+    /// Windows `storage_stats`.
+    pub struct StorageStats {
+        "read_count_normalized" => read_count_normalized: Num,
+        "read_size_bytes" => read_size_bytes: Num,
+        "write_count_normalized" => write_count_normalized: Num,
+        "write_size_bytes" => write_size_bytes: Num,
+    }
 }
 
-/// v4 `network_rate_stats`: one figure per network namespace.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NetworkRateStats {
-    pub rx_bytes_per_sec: Num,
-    pub tx_bytes_per_sec: Num,
+lenient_struct! {
+    /// Counters of one network interface.
+    pub struct NetworkStats {
+        "rx_bytes" => rx_bytes: Num,
+        "rx_packets" => rx_packets: Num,
+        "rx_errors" => rx_errors: Num,
+        "rx_dropped" => rx_dropped: Num,
+        "tx_bytes" => tx_bytes: Num,
+        "tx_packets" => tx_packets: Num,
+        "tx_errors" => tx_errors: Num,
+        "tx_dropped" => tx_dropped: Num,
+    }
+}
+
+lenient_struct! {
+    /// v4 `network_rate_stats`: one figure per network namespace.
+    pub struct NetworkRateStats {
+        "rx_bytes_per_sec" => rx_bytes_per_sec: Num,
+        "tx_bytes_per_sec" => tx_bytes_per_sec: Num,
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +321,21 @@ mod tests {
         assert!(s.containers["d"].is_ok());
         // A bare number where an object belongs is an error for that container only.
         assert!(s.containers["e"].is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_and_out_of_range_numbers_stay_with_their_container() {
+        let body = br#"{"a": {"memory_stats": {"usage": 1, "usage": 2}}, "b": {"memory_stats": {"usage": 1e400}}}"#;
+        let s = TaskStats::parse(body).unwrap();
+        let a = s.containers["a"].as_ref().unwrap().as_ref().unwrap();
+        // As Go's encoding/json does: the last of duplicated keys wins.
+        assert_eq!(a.memory_stats.get().unwrap().usage.as_u64(), Some(2));
+        assert!(s.containers["b"].is_err());
+        let t = Task::parse(br#"{"Cluster": "x", "Containers": [{"Name": "a", "ExitCode": 1e400}, {"Name": "b"}]}"#)
+            .unwrap();
+        assert!(t.containers[0].is_err());
+        assert_eq!(t.containers[1].as_ref().unwrap().name.get(), Some("b"));
+        assert!(matches!(Task::parse(b"[]"), Err(ParseError::NotObject)));
     }
 
     #[test]
