@@ -5,6 +5,10 @@
 #   docker build -t ecs-exporter:latest .
 #   docker run --rm -p 9779:9779 ecs-exporter:latest --demo
 #
+# The default image is the smallest build (about 2 MiB). For TLS and basic authentication
+# (--web.config.file) build the variant with the `tls` feature (about 3.2 MiB):
+#   docker build --build-arg FEATURES=tls -t ecs-exporter:latest-tls .
+#
 # The build stage compiles for <arch>-unknown-linux-musl of the platform being built
 # (linux/amd64 -> x86_64, linux/arm64 -> aarch64, e.g. for Graviton on Fargate):
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REPO/ecs-exporter:TAG .
@@ -37,12 +41,14 @@ COPY . .
 #   docker build --build-arg ECS_EXPORTER_GIT_REVISION="$(git rev-parse --short=12 HEAD)" .
 ARG ECS_EXPORTER_GIT_REVISION=unknown
 ENV ECS_EXPORTER_GIT_REVISION=${ECS_EXPORTER_GIT_REVISION}
+# Cargo features: "" (smallest), "web-config" (basic auth), "tls" (TLS and basic auth).
+ARG FEATURES=""
 
 # Cache mounts keep the crates.io downloads and the target directory between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     target="$(cat /rust-target)" \
- && cargo build --release --locked --target "$target" \
+ && cargo build --release --locked --target "$target" --features "$FEATURES" \
  && cp "target/$target/release/ecs-exporter" /ecs-exporter
 
 FROM scratch

@@ -192,6 +192,27 @@ fn encode_openmetrics(bencher: Bencher, case: &str) {
     bench_encode(bencher, case, Format::OpenMetrics);
 }
 
+/// Baseline, not our code path: a validating scan of the `/task/stats` body that builds nothing
+/// (`serde::de::IgnoredAny`), the floor for any serde_json parse of it.
+#[divan::bench(args = CASES, sample_count = 200, max_time = 2)]
+fn baseline_scan_stats(bencher: Bencher, case: &str) {
+    let input = input(case);
+    bencher
+        .counter(ItemsCount::new(input.containers))
+        .counter(BytesCount::new(input.stats.len()))
+        .bench(|| serde_json::from_slice::<serde::de::IgnoredAny>(divan::black_box(&input.stats)).expect("JSON"));
+}
+
+/// Baseline, not our code path: the `/task/stats` body into a generic `serde_json::Value`.
+#[divan::bench(args = CASES, sample_count = 200, max_time = 2)]
+fn baseline_value_stats(bencher: Bencher, case: &str) {
+    let input = input(case);
+    bencher
+        .counter(ItemsCount::new(input.containers))
+        .counter(BytesCount::new(input.stats.len()))
+        .bench(|| serde_json::from_slice::<Value>(divan::black_box(&input.stats)).expect("JSON"));
+}
+
 /// The whole pipeline of one scrape without I/O: parse both bodies, collect, sort, encode text.
 #[divan::bench(args = CASES, sample_count = 200, max_time = 2)]
 fn pipeline_text(bencher: Bencher, case: &str) {

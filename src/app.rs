@@ -20,7 +20,7 @@ pub enum AppError {
     WebConfig(#[from] crate::webconfig::WebConfigError),
     /// A web config was given to a build without web config support.
     #[cfg(not(feature = "web-config"))]
-    #[error("--web.config.file: this build has no web config support (built without the `web-config` feature)")]
+    #[error("--web.config.file: this build has no TLS or basic auth support; build with `--features tls` (or the image with --build-arg FEATURES=tls)")]
     NoWebConfig,
     /// TLS cannot be set up from the web config.
     #[error("web config {path}: TLS: {reason}")]
@@ -123,7 +123,7 @@ fn tls_from(t: &crate::webconfig::TlsSettings, path: Option<&std::path::Path>) -
 fn tls_from(_: &crate::webconfig::TlsSettings, path: Option<&std::path::Path>) -> Result<server::Tls, AppError> {
     Err(AppError::Tls {
         path: path.map(|p| p.display().to_string()).unwrap_or_default(),
-        reason: "this build has no TLS support (built without the `tls` feature)".into(),
+        reason: "this build has no TLS support; build with `--features tls`".into(),
     })
 }
 
