@@ -58,6 +58,7 @@ pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapsh
     }
 
     let mut exported = Vec::with_capacity(task.containers.len());
+    let mut names = std::collections::HashSet::with_capacity(task.containers.len());
     for (idx, c) in task.containers.iter().enumerate() {
         let c = match c {
             Ok(c) => c,
@@ -72,7 +73,7 @@ pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapsh
         }
         // Names are unique in a task definition; a second container of the same name would
         // write the same series twice, so it is reported instead of exported.
-        if exported.iter().any(|(n, _): &(LabelValue, _)| &**n == name) {
+        if !names.insert(name) {
             let id = c.docker_id.or_empty();
             report.container_errors.push((id.to_owned(), format!("task: duplicate container name {name:?}")));
             continue;

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: load fixtures, run the pure pipeline.
 #![allow(dead_code)]
 
+pub mod exposition;
 pub mod proc;
 
 use ecs_exporter::collect::{collect, Filter, Report};
