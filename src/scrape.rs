@@ -1,6 +1,7 @@
-//! One scrape: get the task data (shared with concurrent scrapes and reused for the cache
-//! period), turn it into a snapshot, and add the exporter's own series. Failures never fail the
-//! scrape: they give `ecs_exporter_up 0` and one warning naming the URL and the cause.
+//! One scrape: get the task's series (read, parsed and collected once per upstream read, shared
+//! with concurrent scrapes and reused for the cache period), and add the exporter's own series.
+//! Failures never fail the scrape: they give `ecs_exporter_up 0` and one warning naming the URL
+//! and the cause.
 
 use crate::collect::{self, Filter};
 use crate::metrics::{Family, OUTCOMES};
@@ -11,13 +12,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-/// Task data read from the endpoint, or why it could not be.
+/// One upstream read, collected: the task's series, or why there are none.
 #[derive(Debug)]
 pub struct Upstream {
     /// When the read finished.
     pub at: Instant,
-    /// The parsed bodies, or the first failure.
-    pub result: Result<(Task, TaskStats), (Path, FetchError)>,
+    /// The task's series (sorted by family) and the number of container entries that could
+    /// not be used; or the first failure.
+    pub result: Result<(Snapshot, usize), (Path, FetchError)>,
+}
+
+/// What one scrape exposes: the task's series of the upstream read it used, then the exporter's
+/// own series. Both are sorted and their families are disjoint, so they encode one after the
+/// other ([`crate::encode::encode_parts`]).
+#[derive(Debug)]
+pub struct Scrape {
+    /// The read this scrape used (`None` when it waited past its deadline for one).
+    pub upstream: Option<Arc<Upstream>>,
+    /// `ecs_exporter_*` and `process_*`.
+    pub own: Snapshot,
+}
+
+impl Scrape {
+    /// The snapshots to encode, in order.
+    pub fn parts(&self) -> Vec<&Snapshot> {
+        let task = self.upstream.as_deref().and_then(|u| u.result.as_ref().ok()).map(|(snap, _)| snap);
+        task.into_iter().chain(std::iter::once(&self.own)).collect()
+    }
 }
 
 /// The exporter core: client, filter, the shared upstream state and the counters.
@@ -54,27 +75,22 @@ impl Exporter {
         }
     }
 
-    /// Collect one snapshot, sorted by family, ready to encode.
-    pub async fn scrape(&self, scrape_timeout: Option<Duration>) -> Snapshot {
+    /// One scrape, ready to encode.
+    pub async fn scrape(&self, scrape_timeout: Option<Duration>) -> Scrape {
         let started = Instant::now();
         let deadline = self.deadline(scrape_timeout);
         let mut snap = Snapshot::default();
         // A little slack so the request's own deadline, which counts the outcome, fires first.
-        let upstream = tokio::time::timeout(deadline + Duration::from_millis(50), self.upstream(deadline)).await;
-        let mut up = false;
-        let mut container_errors = 0u64;
-        match upstream.as_deref() {
-            Ok(Upstream { result: Ok((task, stats)), .. }) => {
-                let report = collect::collect(task, stats, &self.filter, &mut snap);
-                container_errors = report.container_errors.len() as u64;
-                up = true;
+        let upstream = tokio::time::timeout(deadline + Duration::from_millis(50), self.upstream(deadline)).await.ok();
+        let container_errors = match upstream.as_deref() {
+            Some(Upstream { result: Ok((_, errors)), .. }) => Some(*errors as u64),
+            Some(Upstream { result: Err(_), .. }) => None,
+            None => {
+                tracing::warn!(url = %self.client.url(Path::Task), cause = "waited for a shared upstream read past the scrape deadline", "task metadata read failed");
+                None
             }
-            Ok(Upstream { result: Err(_), .. }) => {}
-            Err(_) => {
-                tracing::warn!(url = %self.client.url(Path::Task), cause = "waited for a shared upstream read past the scrape deadline", "task metadata read failed")
-            }
-        }
-        snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(up)));
+        };
+        snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(container_errors.is_some())));
         snap.push(Family::ExporterScrapeDuration, vec![], Value::F64(started.elapsed().as_secs_f64()));
         for path in Path::ALL {
             for (i, outcome) in OUTCOMES.iter().enumerate() {
@@ -85,8 +101,8 @@ impl Exporter {
                 );
             }
         }
-        if up {
-            snap.push(Family::ExporterContainerErrors, vec![], Value::U64(container_errors));
+        if let Some(n) = container_errors {
+            snap.push(Family::ExporterContainerErrors, vec![], Value::U64(n));
         }
         snap.push(
             Family::ExporterBuildInfo,
@@ -95,7 +111,7 @@ impl Exporter {
         );
         crate::process::collect(&mut snap);
         snap.sort();
-        snap
+        Scrape { upstream, own: snap }
     }
 
     /// The current upstream data: the cached read when fresh, else a new read. Concurrent
@@ -114,7 +130,8 @@ impl Exporter {
         fresh
     }
 
-    /// Read and parse `/task` and `/task/stats` concurrently; log one warning on failure.
+    /// Read and parse `/task` and `/task/stats` concurrently and collect their series; log one
+    /// warning on failure.
     async fn read(&self, deadline: Duration) -> Upstream {
         let (task, stats) =
             tokio::join!(self.client.get(Path::Task, deadline), self.client.get(Path::TaskStats, deadline));
@@ -122,12 +139,13 @@ impl Exporter {
         let stats = self.finish(Path::TaskStats, stats, TaskStats::parse);
         let result = match (task, stats) {
             (Ok(task), Ok(stats)) => {
-                let bad_task = task.containers.iter().filter(|c| c.is_err()).count();
-                let bad_stats = stats.containers.values().filter(|c| c.is_err()).count();
-                if bad_task + bad_stats > 0 {
-                    tracing::warn!(url = %self.client.url(Path::TaskStats), task_entries = bad_task, stats_entries = bad_stats, "container entries could not be parsed; the other containers are exported");
+                let mut snap = Snapshot::default();
+                let report = collect::collect(&task, &stats, &self.filter, &mut snap);
+                snap.sort();
+                if let Some((id, why)) = report.container_errors.first() {
+                    tracing::warn!(url = %self.client.url(Path::TaskStats), entries = report.container_errors.len(), first = %format!("{id}: {why}"), "container entries could not be used; the other containers are exported");
                 }
-                Ok((task, stats))
+                Ok((snap, report.container_errors.len()))
             }
             (Err((path, e)), Ok(_)) | (Ok(_), Err((path, e))) => {
                 tracing::warn!(url = %self.client.url(path), cause = %e, "task metadata read failed");

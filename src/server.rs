@@ -230,9 +230,9 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
     let format = Format::negotiate(h.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let gzip = accepts_gzip(h.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
 
-    let snapshot = st.exporter.scrape(scrape_timeout).await;
+    let scrape = st.exporter.scrape(scrape_timeout).await;
     let mut body = Vec::with_capacity(st.last_size.load(Ordering::Relaxed) + 1024);
-    encode::encode(&snapshot, format, &mut body);
+    encode::encode_parts(&scrape.parts(), format, &mut body);
     st.last_size.store(body.len(), Ordering::Relaxed);
 
     let mut resp_gzip = false;

@@ -63,9 +63,20 @@ impl Format {
 
 /// Write a snapshot (already grouped by family with [`Snapshot::sort`]) in `format`.
 pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
-    match format {
-        Format::Text => text::encode(snapshot, out),
-        Format::OpenMetrics => openmetrics::encode(snapshot, out),
+    encode_parts(&[snapshot], format, out);
+}
+
+/// Write several sorted snapshots one after the other as one exposition; no family may appear
+/// in two of them (the task's series and the exporter's own, say).
+pub fn encode_parts(parts: &[&Snapshot], format: Format, out: &mut Vec<u8>) {
+    for p in parts {
+        match format {
+            Format::Text => text::encode(p, out),
+            Format::OpenMetrics => openmetrics::encode_families(p, out),
+        }
+    }
+    if format == Format::OpenMetrics {
+        out.extend_from_slice(b"# EOF\n");
     }
 }
 

@@ -5,8 +5,9 @@ use super::{escape_label, families, write_sample};
 use crate::metrics::Kind;
 use crate::snapshot::Snapshot;
 
-/// Write `snapshot` as OpenMetrics 1.0.0.
-pub fn encode(snapshot: &Snapshot, out: &mut Vec<u8>) {
+/// Write the families of `snapshot`; the exposition then ends with `# EOF`
+/// ([`super::encode_parts`] writes it once, after the last part).
+pub fn encode_families(snapshot: &Snapshot, out: &mut Vec<u8>) {
     for (family, run) in families(&snapshot.series) {
         let def = family.def();
         let (base, kind) = match def.kind {
@@ -36,5 +37,4 @@ pub fn encode(snapshot: &Snapshot, out: &mut Vec<u8>) {
             write_sample(out, def.name, s);
         }
     }
-    out.extend_from_slice(b"# EOF\n");
 }
