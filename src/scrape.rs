@@ -58,11 +58,6 @@ impl Exporter {
         Exporter { client, filter, timeout, cache_ttl, last: Mutex::new(None), counters: Counters::default() }
     }
 
-    /// Upstream request counters.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
     /// The upstream deadline for a scrape whose scraper announced `scrape_timeout`: the
     /// configured timeout, cut to leave the scraper time to receive our answer.
     pub fn deadline(&self, scrape_timeout: Option<Duration>) -> Duration {

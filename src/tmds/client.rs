@@ -78,11 +78,6 @@ impl Counters {
     pub fn get(&self, path: Path, outcome_index: usize) -> u64 {
         self.counts[path as usize][outcome_index].load(Ordering::Relaxed)
     }
-
-    /// Total requests made, all outcomes.
-    pub fn total(&self) -> u64 {
-        self.counts.iter().flatten().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
 }
 
 /// The metadata endpoint client.
