@@ -18,8 +18,8 @@ use divan::{AllocProfiler, Bencher};
 use ecs_exporter::collect::{collect, Filter};
 use ecs_exporter::encode::{encode, Format};
 use ecs_exporter::metrics::Family;
+use ecs_exporter::parse::tmds::{Task, TaskStats};
 use ecs_exporter::snapshot::Snapshot;
-use ecs_exporter::tmds::model::{Task, TaskStats};
 use serde_json::Value;
 use std::sync::LazyLock;
 

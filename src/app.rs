@@ -2,11 +2,16 @@
 //! run the servers until SIGTERM or SIGINT.
 
 use crate::config::{Config, HealthcheckArgs, SimulateArgs, UriSource};
+use crate::config::{DockerHost, HostConfig, SourceChoice};
 use crate::scrape::Exporter;
 use crate::server::{self, ServerError, State};
-use crate::simulate::{self, Endpoint, Scenario, Source};
-use crate::tmds::client::MetadataClient;
+use crate::simulate::{self, Endpoint, HostOpts, HostSim, Listener, Scenario};
+use crate::source::docker::Engine;
+use crate::source::http::HttpClient;
+use crate::source::sidecar::Sidecar;
+use crate::source::{docker, ec2, managed, Kind, Source};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A start-up error: printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +50,26 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
     raise_fd_limit();
     let web = web_config(&cfg)?;
     let listener = server::bind(&cfg.listen_address).await?;
-    if cfg.uri_source == UriSource::Demo {
+    if cfg.uri_source == UriSource::Demo && cfg.host.is_none() {
         let sim = server::bind("127.0.0.1:0").await?;
         let addr = sim.local_addr().map_err(|source| ServerError::Bind { addr: "127.0.0.1:0".into(), source })?;
-        let endpoint = Endpoint::new(Source::live(Scenario::Fargate));
+        let endpoint = Endpoint::new(simulate::Source::live(Scenario::Fargate));
         tokio::spawn(simulate::serve(sim, endpoint, std::future::pending()));
         cfg.metadata_uri = Some(format!("http://{addr}/v4/{}", "demo"));
     }
+    let demo_host = match (&cfg.host, cfg.uri_source == UriSource::Demo) {
+        (Some(_), true) => Some(start_demo_host(&mut cfg).await?),
+        _ => None,
+    };
     let uri = cfg.metadata_uri.clone().unwrap_or_default();
-    let client = MetadataClient::new(uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes);
-    let exporter = Exporter::new(client, cfg.filter.clone(), cfg.metadata_timeout, cfg.cache_ttl);
+    let source = match &cfg.host {
+        None => {
+            Source::Sidecar(Sidecar::new(HttpClient::tcp(uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes, 4)))
+        }
+        Some(h) => host_source(&cfg, h).await,
+    };
+    let exporter_upstream = source.describe();
+    let exporter = Exporter::new(source, cfg.filter.clone(), cfg.metadata_timeout, cfg.cache_ttl);
     let mut state = State::new(exporter, cfg.telemetry_path.clone());
     state.auth = web.auth;
     state.headers = web.headers;
@@ -66,7 +81,7 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
         version = env!("CARGO_PKG_VERSION"),
         listen = %local,
         metrics_path = %cfg.telemetry_path,
-        metadata_uri = %uri,
+        upstream = %exporter_upstream,
         source = ?cfg.uri_source,
         scheme,
         basic_auth = auth_on,
@@ -74,11 +89,115 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
     );
     if cfg.uri_source == UriSource::Demo {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(9779);
-        eprintln!("demo: serving a simulated Fargate task; metrics at http://localhost:{port}{}", cfg.telemetry_path);
+        let what = match &demo_host {
+            Some(d) => {
+                let o = d.sim.opts();
+                format!("a simulated host ({} tasks of {} containers, with churn)", o.tasks, o.containers)
+            }
+            None => "a simulated Fargate task".to_owned(),
+        };
+        eprintln!("demo: serving {what}; metrics at http://localhost:{port}{}", cfg.telemetry_path);
     }
     server::serve(listener, state, cfg.max_connections, tls, shutdown_signal()).await;
+    if let Some(d) = demo_host {
+        let _ = std::fs::remove_file(&d.socket);
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The simulated host of `host --demo`, served in-process.
+struct DemoHost {
+    sim: Arc<HostSim>,
+    socket: std::path::PathBuf,
+}
+
+/// Start the simulated host (agent and daemon paths on TCP, the Docker Engine on a unix socket)
+/// and point the configuration at it.
+async fn start_demo_host(cfg: &mut Config) -> Result<DemoHost, AppError> {
+    let sim = Arc::new(HostSim::new(HostOpts::default()));
+    let tcp = server::bind("127.0.0.1:0").await?;
+    let addr = tcp.local_addr().map_err(|source| ServerError::Bind { addr: "127.0.0.1:0".into(), source })?;
+    let socket = std::env::temp_dir().join(format!("ecs-exporter-demo-{}.sock", std::process::id()));
+    let unix = bind_unix(&socket)?;
+    tokio::spawn(simulate::serve_host(Listener::Tcp(tcp), sim.clone(), std::future::pending()));
+    tokio::spawn(simulate::serve_host(unix, sim.clone(), std::future::pending()));
+    cfg.metadata_uri = Some(format!("http://{addr}/v4/demo"));
+    if let Some(h) = cfg.host.as_mut() {
+        h.agent_uri = format!("http://{addr}");
+        h.docker_host = DockerHost::Unix(socket.clone());
+    }
+    Ok(DemoHost { sim, socket })
+}
+
+/// Bind a unix socket for the simulated Docker Engine, replacing a stale socket file.
+fn bind_unix(path: &std::path::Path) -> Result<Listener, AppError> {
+    #[cfg(unix)]
+    {
+        let _ = std::fs::remove_file(path);
+        let l = tokio::net::UnixListener::bind(path)
+            .map_err(|source| ServerError::Bind { addr: format!("unix://{}", path.display()), source })?;
+        Ok(Listener::Unix(l))
+    }
+    #[cfg(not(unix))]
+    {
+        Err(ServerError::Bind {
+            addr: format!("unix://{}", path.display()),
+            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets"),
+        }
+        .into())
+    }
+}
+
+/// The Docker Engine client of host mode.
+fn engine(cfg: &Config, h: &HostConfig) -> Engine {
+    let client = match &h.docker_host {
+        DockerHost::Unix(p) => HttpClient::unix(p.clone(), cfg.max_body_bytes, h.docker_max_concurrency),
+        DockerHost::Tcp(u) => {
+            HttpClient::tcp(u.clone(), h.docker_timeout, cfg.max_body_bytes, h.docker_max_concurrency)
+        }
+    };
+    Engine::new(client, h.docker_max_concurrency, h.docker_timeout)
+}
+
+/// Build host mode's source: the one `--source` names, or for `auto` the first that answers
+/// of the agent (ec2), the metadata endpoint's `/tasks` (managed-daemon), else the Docker host.
+async fn host_source(cfg: &Config, h: &HostConfig) -> Source {
+    let agent = || HttpClient::tcp(h.agent_uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes, 4);
+    let metadata =
+        || HttpClient::tcp(cfg.metadata_uri.clone().unwrap_or_default(), cfg.metadata_timeout, cfg.max_body_bytes, 4);
+    let kind = match h.source {
+        SourceChoice::Ec2 => Kind::Ec2,
+        SourceChoice::ManagedDaemon => Kind::ManagedDaemon,
+        SourceChoice::Docker => Kind::Docker,
+        SourceChoice::Auto => {
+            let probe = Duration::from_millis(1500);
+            let agent_up = agent().get("/v1/metadata", Instant::now() + probe).await;
+            let daemon_up = match (&agent_up, &cfg.metadata_uri) {
+                (Err(_), Some(_)) => Some(metadata().get("/tasks", Instant::now() + probe).await.is_ok()),
+                _ => None,
+            };
+            let kind = match (agent_up.is_ok(), daemon_up) {
+                (true, _) => Kind::Ec2,
+                (false, Some(true)) => Kind::ManagedDaemon,
+                _ => Kind::Docker,
+            };
+            tracing::info!(
+                source = ?kind,
+                agent = %h.agent_uri,
+                agent_answered = agent_up.is_ok(),
+                daemon_tasks_answered = ?daemon_up,
+                order = "ec2 (the agent answers /v1/metadata), managed-daemon (the metadata endpoint answers /tasks), docker",
+                "source chosen"
+            );
+            kind
+        }
+    };
+    match kind {
+        Kind::Ec2 => Source::Ec2(Box::new(ec2::Ec2::new(agent(), engine(cfg, h)))),
+        Kind::ManagedDaemon => Source::Managed(managed::Managed::new(metadata())),
+        Kind::Docker => Source::Docker(Box::new(docker::DockerHost::new(engine(cfg, h)))),
+    }
 }
 
 /// What the web config file sets up for the server.
@@ -148,14 +267,17 @@ fn raise_fd_limit() {
 
 /// Run only the simulated endpoint until a termination signal.
 pub async fn run_simulator(args: SimulateArgs) -> Result<(), AppError> {
+    if args.scenario == Scenario::Host {
+        return run_host_simulator(args).await;
+    }
     let source = match (&args.task, &args.stats) {
         (Some(t), Some(s)) => {
             let read = |p: &std::path::Path| {
                 std::fs::read(p).map_err(|source| AppError::Read { path: p.display().to_string(), source })
             };
-            Source::Fixed { task: read(t)?.into(), stats: read(s)?.into() }
+            simulate::Source::Fixed { task: read(t)?.into(), stats: read(s)?.into() }
         }
-        _ => Source::live(args.scenario),
+        _ => simulate::Source::live(args.scenario),
     };
     let listener = server::bind(&args.listen).await?;
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(args.listen.clone());
@@ -165,6 +287,34 @@ pub async fn run_simulator(args: SimulateArgs) -> Result<(), AppError> {
     let endpoint = Endpoint::new(source);
     endpoint.set_fault(simulate::Fault { kind: args.fault, delay: args.fault_delay, ..Default::default() });
     simulate::serve(listener, endpoint, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Serve the simulated host: agent and daemon paths (and the Engine API) on `--listen`, the
+/// Engine API also on `--docker-socket` (bound before the base URI is printed).
+async fn run_host_simulator(args: SimulateArgs) -> Result<(), AppError> {
+    let sim = Arc::new(HostSim::new(HostOpts {
+        tasks: args.tasks,
+        containers: args.containers,
+        churn: !args.no_churn,
+        frozen: args.frozen,
+    }));
+    let listener = server::bind(&args.listen).await?;
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(args.listen.clone());
+    let unix = match &args.docker_socket {
+        Some(p) => Some(bind_unix(p)?),
+        None => None,
+    };
+    tracing::info!(listen = %addr, docker_socket = ?args.docker_socket, tasks = args.tasks, containers = args.containers, "simulated host started");
+    // The base URI on stdout (the socket is where --docker-socket says), for scripts and tests.
+    println!("http://{addr}");
+    if let Some(u) = unix {
+        tokio::spawn(simulate::serve_host(u, sim.clone(), std::future::pending()));
+    }
+    simulate::serve_host(Listener::Tcp(listener), sim, shutdown_signal()).await;
+    if let Some(p) = &args.docker_socket {
+        let _ = std::fs::remove_file(p);
+    }
     Ok(())
 }
 

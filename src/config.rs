@@ -20,14 +20,58 @@ pub const LONG_VERSION: &str = concat!(
 /// The git revision the binary was built from (`unknown` outside a checkout).
 pub const REVISION: &str = env!("ECS_EXPORTER_GIT_REVISION");
 
-/// Prometheus exporter for Amazon ECS tasks: reads the task metadata endpoint and serves /metrics.
+/// Prometheus exporter for Amazon ECS: reads the task metadata endpoint (sidecar) or every task of
+/// a host (`host`), and serves /metrics.
 #[derive(Debug, Parser)]
 #[command(name = "ecs-exporter", version = LONG_VERSION, about, disable_help_subcommand = true)]
 pub struct Cli {
-    /// Run a subcommand instead of the exporter.
+    /// Run a subcommand instead of the sidecar exporter.
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Web server flags.
+    #[command(flatten)]
+    pub web: WebArgs,
+
+    /// Upstream flags.
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
+
+    /// Container selection flags.
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+
+    /// Serve metrics of a built-in simulated task (no AWS needed).
+    #[arg(long, env = "ECS_EXPORTER_DEMO")]
+    pub demo: bool,
+
+    /// Log level.
+    #[arg(
+        long = "log.level",
+        env = "ECS_EXPORTER_LOG_LEVEL",
+        default_value = "info",
+        global = true,
+        value_name = "LEVEL",
+        help_heading = "Logging"
+    )]
+    pub log_level: LogLevel,
+
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        env = "ECS_EXPORTER_LOG_FORMAT",
+        default_value = "logfmt",
+        global = true,
+        value_name = "FORMAT",
+        help_heading = "Logging"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The web server's flags, the same in every mode.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Web")]
+pub struct WebArgs {
     /// Address to serve on (`:PORT` means every interface).
     #[arg(
         long = "web.listen-address",
@@ -48,12 +92,17 @@ pub struct Cli {
     /// Most connections served at once; further connections are closed at once.
     #[arg(long = "web.max-connections", env = "ECS_EXPORTER_WEB_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535), value_name = "N")]
     pub max_connections: u32,
+}
 
+/// The upstream's flags: the task metadata endpoint, timeouts and reuse.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Metadata")]
+pub struct MetadataArgs {
     /// Task metadata base URI [default: $ECS_CONTAINER_METADATA_URI_V4, else $ECS_CONTAINER_METADATA_URI].
     #[arg(long = "metadata.uri", env = "ECS_EXPORTER_METADATA_URI", value_name = "URI")]
     pub metadata_uri: Option<String>,
 
-    /// Upper bound for one upstream request (never longer than the scrape timeout Prometheus announces).
+    /// Upper bound for one upstream read (never longer than the scrape timeout Prometheus announces).
     #[arg(long = "metadata.timeout", env = "ECS_EXPORTER_METADATA_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub metadata_timeout: Duration,
 
@@ -64,7 +113,12 @@ pub struct Cli {
     /// Largest upstream response body accepted, in bytes.
     #[arg(long = "metadata.max-body-bytes", env = "ECS_EXPORTER_METADATA_MAX_BODY_BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1024..), value_name = "BYTES")]
     pub max_body_bytes: u64,
+}
 
+/// Which containers are exported.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Containers")]
+pub struct ContainerArgs {
     /// Export only containers whose name matches this regular expression.
     #[arg(long = "container.include", env = "ECS_EXPORTER_CONTAINER_INCLUDE", value_parser = parse_regex, value_name = "REGEX")]
     pub container_include: Option<Regex>,
@@ -76,35 +130,121 @@ pub struct Cli {
     /// Also export containers whose Type is not NORMAL (the ~internal~ecs~pause container).
     #[arg(long = "container.include-internal", env = "ECS_EXPORTER_CONTAINER_INCLUDE_INTERNAL")]
     pub container_include_internal: bool,
+}
 
-    /// Serve metrics of a built-in simulated task (no AWS needed).
-    #[arg(long, env = "ECS_EXPORTER_DEMO")]
+impl ContainerArgs {
+    /// The container filter.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            include: self.container_include.clone(),
+            exclude: self.container_exclude.clone(),
+            include_internal: self.container_include_internal,
+        }
+    }
+}
+
+/// `ecs-exporter host` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HostArgs {
+    /// Web server flags.
+    #[command(flatten)]
+    pub web: WebArgs,
+
+    /// Upstream flags (`--metadata.uri` is read by the `managed-daemon` source).
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
+
+    /// Container selection flags.
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+
+    /// Where the tasks come from: auto (the agent if it answers, else a Managed Instances
+    /// daemon's /tasks if the metadata endpoint has it, else the Docker host), ec2, managed-daemon or docker.
+    #[arg(long, env = "ECS_EXPORTER_SOURCE", default_value = "auto", value_name = "SOURCE", help_heading = "Host")]
+    pub source: SourceChoice,
+
+    /// The ECS agent's introspection API.
+    #[arg(
+        long = "agent.uri",
+        env = "ECS_EXPORTER_AGENT_URI",
+        default_value = "http://localhost:51678",
+        value_name = "URI",
+        help_heading = "Host"
+    )]
+    pub agent_uri: String,
+
+    /// The Docker Engine API: unix:///PATH or tcp://HOST:PORT.
+    #[arg(long = "docker.host", env = "ECS_EXPORTER_DOCKER_HOST", default_value = "unix:///var/run/docker.sock", value_parser = parse_docker_host, value_name = "URI", help_heading = "Host")]
+    pub docker_host: DockerHost,
+
+    /// Most Docker Engine calls at once (stats are sampled in one-second rounds: concurrent calls share one).
+    #[arg(long = "docker.max-concurrency", env = "ECS_EXPORTER_DOCKER_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024), value_name = "N", help_heading = "Host")]
+    pub docker_max_concurrency: u32,
+
+    /// Upper bound for one Docker Engine call.
+    #[arg(long = "docker.timeout", env = "ECS_EXPORTER_DOCKER_TIMEOUT", default_value = "3s", value_parser = parse_positive_duration, value_name = "DURATION", help_heading = "Host")]
+    pub docker_timeout: Duration,
+
+    /// Serve metrics of a built-in simulated host: an agent and a Docker Engine with several tasks (no AWS needed).
+    #[arg(long, env = "ECS_EXPORTER_DEMO", help_heading = "Host")]
     pub demo: bool,
+}
 
-    /// Log level.
-    #[arg(
-        long = "log.level",
-        env = "ECS_EXPORTER_LOG_LEVEL",
-        default_value = "info",
-        global = true,
-        value_name = "LEVEL"
-    )]
-    pub log_level: LogLevel,
+/// `--source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceChoice {
+    /// Detect at start: ec2, else managed-daemon, else docker.
+    Auto,
+    /// The agent introspection API and the Docker Engine.
+    Ec2,
+    /// A Managed Instances daemon task's /tasks and /tasks/stats (experimental).
+    ManagedDaemon,
+    /// Every container of the Docker host.
+    Docker,
+}
 
-    /// Log format.
-    #[arg(
-        long = "log.format",
-        env = "ECS_EXPORTER_LOG_FORMAT",
-        default_value = "logfmt",
-        global = true,
-        value_name = "FORMAT"
-    )]
-    pub log_format: LogFormat,
+/// Where the Docker Engine listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerHost {
+    /// A unix socket.
+    Unix(std::path::PathBuf),
+    /// `http://HOST:PORT`.
+    Tcp(String),
+}
+
+impl std::fmt::Display for DockerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DockerHost::Unix(p) => write!(f, "unix://{}", p.display()),
+            DockerHost::Tcp(u) => write!(f, "tcp://{}", u.trim_start_matches("http://")),
+        }
+    }
+}
+
+fn parse_docker_host(s: &str) -> Result<DockerHost, String> {
+    if let Some(p) = s.strip_prefix("unix://") {
+        if !p.starts_with('/') {
+            return Err(format!("{s:?}: the socket path must be absolute (unix:///var/run/docker.sock)"));
+        }
+        return Ok(DockerHost::Unix(p.into()));
+    }
+    if let Some(hp) = s.strip_prefix("tcp://").or_else(|| s.strip_prefix("http://")) {
+        let hp = hp.trim_end_matches('/');
+        let ok = hp.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if !ok {
+            return Err(format!("{s:?}: expected tcp://HOST:PORT"));
+        }
+        return Ok(DockerHost::Tcp(format!("http://{hp}")));
+    }
+    Err(format!("{s:?}: expected unix:///PATH or tcp://HOST:PORT (TLS to the Docker Engine is not supported)"))
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One exporter per host: every task and container on it (EC2 agent and Docker, a Managed
+    /// Instances daemon, or a plain Docker host).
+    Host(Box<HostArgs>),
     /// Serve only the simulated task metadata endpoint (for development and tests).
     Simulate(SimulateArgs),
     /// Check a running exporter's /health (for container health checks: the image has no curl);
@@ -145,6 +285,21 @@ pub struct SimulateArgs {
     /// Delay of the `slow` fault.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub fault_delay: Duration,
+    /// Host scenario: the Docker Engine API's unix socket (also served on --listen).
+    #[arg(long, value_name = "PATH")]
+    pub docker_socket: Option<std::path::PathBuf>,
+    /// Host scenario: running tasks.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub tasks: usize,
+    /// Host scenario: containers per task.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub containers: usize,
+    /// Host scenario: no churn (no vanishing, stopping, stopped or pending containers).
+    #[arg(long)]
+    pub no_churn: bool,
+    /// Host scenario: the same bodies on every request (for golden tests).
+    #[arg(long)]
+    pub frozen: bool,
 }
 
 /// Log levels.
@@ -205,6 +360,23 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Container filter.
     pub filter: Filter,
+    /// Host mode (`ecs-exporter host`), with its settings; `None` for a sidecar.
+    pub host: Option<HostConfig>,
+}
+
+/// The settings of host mode.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// `--source`.
+    pub source: SourceChoice,
+    /// The agent's introspection API, without a trailing slash.
+    pub agent_uri: String,
+    /// The Docker Engine.
+    pub docker_host: DockerHost,
+    /// Most Docker calls at once.
+    pub docker_max_concurrency: usize,
+    /// Upper bound for one Docker call.
+    pub docker_timeout: Duration,
 }
 
 /// A configuration error: printed as one line, exit code 2.
@@ -230,36 +402,74 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The metadata URI from `--metadata.uri` or the environment, and where it came from.
+fn metadata_uri(flag: Option<String>) -> Result<Option<(String, UriSource)>, ConfigError> {
+    if let Some(u) = flag.filter(|u| !u.trim().is_empty()) {
+        return Ok(Some((validate_uri(&u, "--metadata.uri")?, UriSource::Flag)));
+    }
+    if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI_V4") {
+        return Ok(Some((validate_uri(&u, "ECS_CONTAINER_METADATA_URI_V4")?, UriSource::V4)));
+    }
+    if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI") {
+        return Ok(Some((validate_uri(&u, "ECS_CONTAINER_METADATA_URI")?, UriSource::V3)));
+    }
+    Ok(None)
+}
+
+/// The settings every mode shares.
+fn base(web: WebArgs, metadata: &MetadataArgs, containers: &ContainerArgs, uri: Option<(String, UriSource)>) -> Config {
+    let (metadata_uri, uri_source) = match uri {
+        Some((u, s)) => (Some(u), s),
+        None => (None, UriSource::Demo),
+    };
+    Config {
+        listen_address: web.listen_address,
+        telemetry_path: web.telemetry_path,
+        max_connections: web.max_connections as usize,
+        web_config_file: web.web_config_file.filter(|p| !p.as_os_str().is_empty()),
+        metadata_uri,
+        uri_source,
+        metadata_timeout: metadata.metadata_timeout,
+        cache_ttl: metadata.cache_ttl,
+        max_body_bytes: metadata.max_body_bytes,
+        filter: containers.filter(),
+        host: None,
+    }
+}
+
 impl Cli {
-    /// Turn the parsed flags into a [`Config`], resolving the metadata URI.
+    /// Turn the parsed flags into the sidecar's [`Config`], resolving the metadata URI.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let (uri, source) = if self.demo {
-            (None, UriSource::Demo)
-        } else if let Some(u) = self.metadata_uri.filter(|u| !u.trim().is_empty()) {
-            (Some(validate_uri(&u, "--metadata.uri")?), UriSource::Flag)
-        } else if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI_V4") {
-            (Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI_V4")?), UriSource::V4)
-        } else if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI") {
-            (Some(validate_uri(&u, "ECS_CONTAINER_METADATA_URI")?), UriSource::V3)
+        let uri = if self.demo {
+            None
         } else {
-            return Err(ConfigError::MissingUri);
+            Some(metadata_uri(self.metadata.metadata_uri.clone())?.ok_or(ConfigError::MissingUri)?)
         };
-        Ok(Config {
-            listen_address: self.listen_address,
-            telemetry_path: self.telemetry_path,
-            max_connections: self.max_connections as usize,
-            web_config_file: self.web_config_file.filter(|p| !p.as_os_str().is_empty()),
-            metadata_uri: uri,
-            uri_source: source,
-            metadata_timeout: self.metadata_timeout,
-            cache_ttl: self.cache_ttl,
-            max_body_bytes: self.max_body_bytes,
-            filter: Filter {
-                include: self.container_include,
-                exclude: self.container_exclude,
-                include_internal: self.container_include_internal,
-            },
-        })
+        Ok(base(self.web, &self.metadata, &self.containers, uri))
+    }
+}
+
+impl HostArgs {
+    /// Turn the parsed flags into host mode's [`Config`]. The metadata URI is optional here:
+    /// only the `managed-daemon` source needs it.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let uri = if self.demo { None } else { metadata_uri(self.metadata.metadata_uri.clone())? };
+        if uri.is_none() && self.source == SourceChoice::ManagedDaemon && !self.demo {
+            return Err(ConfigError::MissingUri);
+        }
+        let agent_uri = validate_uri(&self.agent_uri, "--agent.uri")?;
+        let mut cfg = base(self.web, &self.metadata, &self.containers, uri);
+        if !self.demo && cfg.metadata_uri.is_none() {
+            cfg.uri_source = UriSource::Flag;
+        }
+        cfg.host = Some(HostConfig {
+            source: self.source,
+            agent_uri,
+            docker_host: self.docker_host,
+            docker_max_concurrency: self.docker_max_concurrency as usize,
+            docker_timeout: self.docker_timeout,
+        });
+        Ok(cfg)
     }
 }
 

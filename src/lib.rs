@@ -1,7 +1,7 @@
 //! ecs-exporter: a Prometheus exporter for Amazon ECS tasks.
 //!
 //! The pipeline is `fetch → parse → snapshot → encode`, each stage its own module:
-//! [`tmds::client`] reads the task metadata endpoint, [`tmds::model`] parses it into a typed
+//! [`tmds::client`] reads the task metadata endpoint, [`parse::tmds`] parses it into a typed
 //! model, [`collect`] turns the model into a [`snapshot::Snapshot`] using the family table in
 //! [`metrics`], and [`encode`] writes Prometheus text or OpenMetrics. [`scrape`] ties one scrape
 //! together, [`server`] and [`simulate`] are the HTTP edges, [`app`] wires them up.
@@ -13,14 +13,15 @@ pub mod docs;
 pub mod encode;
 pub mod logging;
 pub mod metrics;
+pub mod parse;
 pub mod process;
 pub mod scrape;
 pub mod server;
 pub mod simulate;
 pub mod snapshot;
+pub mod source;
 pub mod timefmt;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub mod tmds;
 #[cfg(feature = "web-config")]
 pub mod webconfig;

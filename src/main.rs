@@ -42,6 +42,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Some(Command::Host(args)) => {
+            let cfg = args.into_config()?;
+            rt.block_on(app::run_exporter(cfg))?;
+        }
         None => {
             let cfg = cli.into_config()?;
             rt.block_on(app::run_exporter(cfg))?;

@@ -50,6 +50,8 @@ pub struct FamilyDef {
 /// Sections of the metric documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
+    /// The host (host mode only).
+    Instance,
     /// Task-level metrics.
     Task,
     /// Per-container metrics.
@@ -85,6 +87,8 @@ impl Family {
 }
 
 families! {
+    /// Host identity (host mode).
+    InstanceInfo => (Instance, "ecs_instance_info", Info, "", ["cluster", "container_instance_arn", "agent_version"], "agent `/v1/metadata` (`ec2`); the tasks' cluster (`managed-daemon`, `docker`)", "The host in host mode: cluster, container instance ARN and ECS agent version, as far as the source knows them; value 1."),
     /// Task identity.
     TaskInfo => (Task, "ecs_task_metadata_info", Info, "", ["cluster", "task_arn", "family", "revision", "launch_type", "availability_zone", "desired_status", "known_status"], "`/task`", "ECS task metadata: cluster, ARN, family, revision, launch type, availability zone and statuses; value 1."),
     TaskCpuLimit => (Task, "ecs_task_cpu_limit_vcpus", Gauge, "", [], "`Limits.CPU` (vCPUs)", "Task CPU limit in vCPUs (1 vCPU = 1024 CPU units); absent when the task sets none."),
@@ -102,6 +106,7 @@ families! {
     ContainerStartTime => (Container, "ecs_container_start_time_seconds", Gauge, "seconds", ["container_name"], "`StartedAt`", "Time the container started, in seconds since the epoch."),
     ContainerFinishedTime => (Container, "ecs_container_finished_time_seconds", Gauge, "seconds", ["container_name"], "`FinishedAt`", "Time the container finished, in seconds since the epoch."),
     ContainerCpuReserved => (Container, "ecs_container_cpu_reserved_vcpus", Gauge, "", ["container_name"], "container `Limits.CPU` (CPU units) / 1024, when > 2", "CPU reserved for the container in vCPUs (its CPU units / 1024); absent when unset."),
+    ContainerCpuLimit => (Container, "ecs_container_cpu_limit_vcpus", Gauge, "", ["container_name"], "host mode: Docker `HostConfig.NanoCpus` / 1e9, else `CpuQuota` / `CpuPeriod`", "Hard CPU limit of the container in vCPUs (CFS quota, `docker run --cpus`); absent when unlimited, and in sidecar mode (the metadata endpoint does not tell it)."),
     ContainerMemoryLimit => (Container, "ecs_container_memory_limit_bytes", Gauge, "bytes", ["container_name"], "container `Limits.Memory` (MiB) × 1048576 when > 0, else the task's", "Memory limit of the container in bytes: its own hard limit from the task definition, else the task's."),
     ContainerCpuUsage => (Container, "ecs_container_cpu_usage_seconds_total", Counter, "seconds", ["container_name"], "`cpu_stats.cpu_usage.total_usage` (ns; Windows 100 ns)", "CPU time consumed by the container, in seconds."),
     ContainerCpuUser => (Container, "ecs_container_cpu_user_seconds_total", Counter, "seconds", ["container_name"], "`cpu_stats.cpu_usage.usage_in_usermode`", "CPU time consumed by the container in user mode, in seconds."),
@@ -131,9 +136,9 @@ families! {
     NetRxRate => (Network, "ecs_network_receive_bytes_per_second", Gauge, "", ["container_name"], "`network_rate_stats.rx_bytes_per_sec`", "Receive rate of the network namespace in bytes per second, as computed by the ECS agent."),
     NetTxRate => (Network, "ecs_network_transmit_bytes_per_second", Gauge, "", ["container_name"], "`network_rate_stats.tx_bytes_per_sec`", "Transmit rate of the network namespace in bytes per second, as computed by the ECS agent."),
 
-    ExporterUp => (Exporter, "ecs_exporter_up", Gauge, "", [], "this scrape", "1 when this scrape read and parsed the task metadata and stats, else 0."),
+    ExporterUp => (Exporter, "ecs_exporter_up", Gauge, "", [], "this scrape", "1 when this scrape read and parsed its upstream (sidecar: the task metadata and stats; host mode: the task and container lists), else 0."),
     ExporterScrapeDuration => (Exporter, "ecs_exporter_scrape_duration_seconds", Gauge, "seconds", [], "this scrape", "Time this scrape spent collecting, in seconds."),
-    ExporterUpstreamRequests => (Exporter, "ecs_exporter_upstream_requests_total", Counter, "", ["path", "outcome"], "the metadata client", "Requests to the task metadata endpoint by path and outcome (ok, http_error, timeout, invalid, connect_error)."),
+    ExporterUpstreamRequests => (Exporter, "ecs_exporter_upstream_requests_total", Counter, "", ["path", "outcome"], "the upstream clients", "Requests to the upstream (task metadata endpoint, agent introspection API, Docker Engine API) by path and outcome (ok, http_error, timeout, invalid, connect_error)."),
     ExporterContainerErrors => (Exporter, "ecs_exporter_container_parse_errors", Gauge, "", [], "this scrape", "Containers whose metadata or stats entry could not be used in the data behind this scrape (unparseable, or a second container of the same name); the other containers are exported."),
     ExporterBuildInfo => (Exporter, "ecs_exporter_build_info", Info, "", ["version", "revision"], "the binary", "Build information of the exporter; value 1."),
     ProcessCpu => (Exporter, "process_cpu_seconds_total", Counter, "seconds", [], "`/proc/self/stat`", "Total user and system CPU time spent in seconds."),

@@ -1,28 +1,27 @@
-//! One scrape: get the task's series (read, parsed and collected once per upstream read, shared
-//! with concurrent scrapes and reused for the cache period), and add the exporter's own series.
-//! Failures never fail the scrape: they give `ecs_exporter_up 0` and one warning naming the URL
-//! and the cause.
+//! One scrape: get the tasks' series (read from the source, parsed and collected once per
+//! upstream read, shared with concurrent scrapes and reused for the cache period), and add the
+//! exporter's own series. Failures never fail the scrape: they give `ecs_exporter_up 0` and one
+//! warning naming the URL and the cause.
 
-use crate::collect::{self, Filter};
-use crate::metrics::{Family, OUTCOMES};
-use crate::snapshot::{Snapshot, Value};
-use crate::tmds::client::{Counters, FetchError, MetadataClient, Path};
-use crate::tmds::model::{Task, TaskStats};
+use crate::collect::{self, Filter, Scope};
+use crate::metrics::Family;
+use crate::snapshot::{LabelValue, Snapshot, Value};
+use crate::source::{Read, Source, SourceError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-/// One upstream read, collected: the task's series, or why there are none.
+/// One upstream read, collected: the tasks' series, or why there are none.
 #[derive(Debug)]
 pub struct Upstream {
     /// When the read finished.
     pub at: Instant,
-    /// The task's series (sorted by family) and the number of container entries that could
-    /// not be used; or the first failure.
-    pub result: Result<(Snapshot, usize), (Path, FetchError)>,
+    /// The series (sorted by family) and the number of entries that could not be used; or the
+    /// failure.
+    pub result: Result<(Snapshot, usize), SourceError>,
 }
 
-/// What one scrape exposes: the task's series of the upstream read it used, then the exporter's
+/// What one scrape exposes: the tasks' series of the upstream read it used, then the exporter's
 /// own series. Both are sorted and their families are disjoint, so they encode one after the
 /// other ([`crate::encode::encode_parts`]).
 #[derive(Debug)]
@@ -41,21 +40,25 @@ impl Scrape {
     }
 }
 
-/// The exporter core: client, filter, the shared upstream state and the counters.
+/// The exporter core: the source, the filter and the shared upstream state.
 #[derive(Debug)]
 pub struct Exporter {
-    client: MetadataClient,
+    source: Source,
     filter: Filter,
     timeout: Duration,
     cache_ttl: Duration,
     last: Mutex<Option<Arc<Upstream>>>,
-    counters: Counters,
 }
 
 impl Exporter {
-    /// An exporter reading `client` with the given bounds.
-    pub fn new(client: MetadataClient, filter: Filter, timeout: Duration, cache_ttl: Duration) -> Self {
-        Exporter { client, filter, timeout, cache_ttl, last: Mutex::new(None), counters: Counters::default() }
+    /// An exporter reading `source` with the given bounds.
+    pub fn new(source: Source, filter: Filter, timeout: Duration, cache_ttl: Duration) -> Self {
+        Exporter { source, filter, timeout, cache_ttl, last: Mutex::new(None) }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Source {
+        &self.source
     }
 
     /// The upstream deadline for a scrape whose scraper announced `scrape_timeout`: the
@@ -81,18 +84,18 @@ impl Exporter {
             Some(Upstream { result: Ok((_, errors)), .. }) => Some(*errors as u64),
             Some(Upstream { result: Err(_), .. }) => None,
             None => {
-                tracing::warn!(url = %self.client.url(Path::Task), cause = "waited for a shared upstream read past the scrape deadline", "task metadata read failed");
+                tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the scrape deadline", "upstream read failed");
                 None
             }
         };
         snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(container_errors.is_some())));
         snap.push(Family::ExporterScrapeDuration, vec![], Value::F64(started.elapsed().as_secs_f64()));
-        for path in Path::ALL {
-            for (i, outcome) in OUTCOMES.iter().enumerate() {
+        for counters in self.source.counters() {
+            for (path, outcome, n) in counters.each() {
                 snap.push(
                     Family::ExporterUpstreamRequests,
-                    vec![("path", Arc::from(path.as_str())), ("outcome", Arc::from(*outcome))],
-                    Value::U64(self.counters.get(path, i)),
+                    vec![("path", Arc::from(path)), ("outcome", Arc::from(outcome))],
+                    Value::U64(n),
                 );
             }
         }
@@ -125,54 +128,62 @@ impl Exporter {
         fresh
     }
 
-    /// Read and parse `/task` and `/task/stats` concurrently and collect their series; log one
-    /// warning on failure.
+    /// Read the source and collect every task's series; log one warning on failure.
     async fn read(&self, deadline: Duration) -> Upstream {
-        let (task, stats) =
-            tokio::join!(self.client.get(Path::Task, deadline), self.client.get(Path::TaskStats, deadline));
-        let task = self.finish(Path::Task, task, Task::parse);
-        let stats = self.finish(Path::TaskStats, stats, TaskStats::parse);
-        let result = match (task, stats) {
-            (Ok(task), Ok(stats)) => {
-                let mut snap = Snapshot::default();
-                let report = collect::collect(&task, &stats, &self.filter, &mut snap);
-                snap.sort();
-                if let Some((id, why)) = report.container_errors.first() {
-                    tracing::warn!(url = %self.client.url(Path::TaskStats), entries = report.container_errors.len(), first = %format!("{id}: {why}"), "container entries could not be used; the other containers are exported");
+        let result = match self.source.read(Instant::now() + deadline).await {
+            Ok(read) => Ok(self.collect(read)),
+            Err(e) => {
+                let hint = e.hint.unwrap_or("");
+                match &e.also {
+                    Some(also) => {
+                        tracing::warn!(url = %e.url, cause = %e.cause, also = %also, hint, "upstream read failed")
+                    }
+                    None if hint.is_empty() => tracing::warn!(url = %e.url, cause = %e.cause, "upstream read failed"),
+                    None => tracing::warn!(url = %e.url, cause = %e.cause, hint, "upstream read failed"),
                 }
-                Ok((snap, report.container_errors.len()))
-            }
-            (Err((path, e)), Ok(_)) | (Ok(_), Err((path, e))) => {
-                tracing::warn!(url = %self.client.url(path), cause = %e, "task metadata read failed");
-                Err((path, e))
-            }
-            (Err((path, e)), Err((path2, e2))) => {
-                tracing::warn!(url = %self.client.url(path), cause = %e, also = %format!("{}: {e2}", self.client.url(path2)), "task metadata read failed");
-                Err((path, e))
+                Err(e)
             }
         };
         Upstream { at: Instant::now(), result }
     }
 
-    /// Parse one body and count the request's outcome: its transfer error, `invalid` when the
-    /// body does not parse, else `ok`.
-    fn finish<T>(
-        &self,
-        path: Path,
-        body: Result<bytes::Bytes, FetchError>,
-        parse: fn(&[u8]) -> Result<T, crate::tmds::model::ParseError>,
-    ) -> Result<T, (Path, FetchError)> {
-        let r = body.and_then(|b| {
-            tracing::debug!(url = %self.client.url(path), body = %String::from_utf8_lossy(&b), "upstream body");
-            parse(&b).map_err(|e| FetchError::Invalid(e.to_string()))
-        });
-        self.counters.inc(
-            path,
-            match &r {
-                Ok(_) => "ok",
-                Err(e) => e.outcome(),
-            },
-        );
-        r.map_err(|e| (path, e))
+    /// The series of one read, sorted; one warning when entries could not be used.
+    fn collect(&self, read: Read) -> (Snapshot, usize) {
+        let (snap, errors) = collect_read(&read, &self.filter, self.source.host_mode());
+        if let Some((id, why)) = errors.first() {
+            tracing::warn!(url = %self.source.describe(), entries = errors.len(), first = %format!("{id}: {why}"), "entries could not be used; the others are exported");
+        }
+        (snap, errors.len())
     }
+}
+
+/// The series of one read: the host's, then each task's (labelled with its ARN when `host`),
+/// sorted by family; and the entries that could not be used, as `(id, reason)`. Pure.
+pub fn collect_read(read: &Read, filter: &Filter, host: bool) -> (Snapshot, Vec<(String, String)>) {
+    let mut snap = Snapshot::default();
+    if let Some(i) = &read.instance {
+        let l = |v: &str| -> LabelValue { Arc::from(v) };
+        snap.push(
+            Family::InstanceInfo,
+            vec![
+                ("cluster", l(&i.cluster)),
+                ("container_instance_arn", l(&i.container_instance_arn)),
+                ("agent_version", l(&i.agent_version)),
+            ],
+            Value::U64(1),
+        );
+    }
+    let mut errors = read.errors.clone();
+    for t in &read.tasks {
+        let scope = if host {
+            let arn = t.task.task_arn.get().filter(|a| !a.is_empty() && !t.task.standalone);
+            Scope::host(arn.map(Arc::from))
+        } else {
+            Scope::default()
+        };
+        let report = collect::collect_in(&t.task, &t.stats, filter, &scope, &mut snap);
+        errors.extend(report.container_errors);
+    }
+    snap.sort();
+    (snap, errors)
 }

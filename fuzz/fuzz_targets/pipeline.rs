@@ -15,7 +15,7 @@
 use ecs_exporter::collect::{collect, Filter};
 use ecs_exporter::encode::{encode, Format};
 use ecs_exporter::snapshot::Snapshot;
-use ecs_exporter::tmds::model::{Task, TaskStats};
+use ecs_exporter::parse::tmds::{Task, TaskStats};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/common/exposition.rs"]

@@ -1,12 +1,12 @@
 //! Per-container series: identity, status, limits from `/task`, and resource usage from the
 //! container's `/task/stats` entry (CPU, memory, pids, block I/O), each by a table of rules.
 
-use super::mib_to_bytes;
+use super::{mib_to_bytes, Scope};
 use crate::metrics::{Family, CONTAINER_STATUSES, HEALTH_STATUSES};
+use crate::parse::lenient::{Num, Objects};
+use crate::parse::tmds::{BlkioEntry, CgroupMemory, Container, Stats};
 use crate::snapshot::{LabelValue, Snapshot, Value};
 use crate::timefmt::parse_rfc3339_nanos;
-use crate::tmds::lenient::{Num, Objects};
-use crate::tmds::model::{BlkioEntry, CgroupMemory, Container, Stats};
 use std::sync::Arc;
 
 /// Append the series of one exported container.
@@ -15,22 +15,21 @@ pub(super) fn series(
     st: Option<&Stats>,
     name: &LabelValue,
     task_memory_limit: Option<u64>,
+    scope: &Scope,
     out: &mut Snapshot,
 ) {
-    let cn = || vec![("container_name", name.clone())];
-    let s = |v: &crate::tmds::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
-    out.push(
-        Family::ContainerInfo,
-        vec![
-            ("container_name", name.clone()),
-            ("container_id", s(&c.docker_id)),
-            ("image", s(&c.image)),
-            ("image_id", s(&c.image_id)),
-        ],
-        Value::U64(1),
-    );
+    let with = |more: usize| {
+        let mut l = scope.labels(more + 1);
+        l.push(("container_name", name.clone()));
+        l
+    };
+    let cn = || with(0);
+    let s = |v: &crate::parse::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
+    let mut info = with(3);
+    info.extend([("container_id", s(&c.docker_id)), ("image", s(&c.image)), ("image_id", s(&c.image_id))]);
+    out.push(Family::ContainerInfo, info, Value::U64(1));
     if let Some(status) = c.known_status.get().filter(|v| !v.is_empty()) {
-        state_set(Family::ContainerStatus, CONTAINER_STATUSES, status, name, out);
+        state_set(Family::ContainerStatus, CONTAINER_STATUSES, status, &with, out);
     }
     if let Some(v) = c.restart_count.as_u64() {
         out.push(Family::ContainerRestarts, cn(), Value::U64(v));
@@ -39,7 +38,7 @@ pub(super) fn series(
         out.push(Family::ContainerExitCode, cn(), Value::I64(v));
     }
     if let Some(h) = c.health.get().and_then(|h| h.status.get()).filter(|v| !v.is_empty()) {
-        state_set(Family::ContainerHealth, HEALTH_STATUSES, h, name, out);
+        state_set(Family::ContainerHealth, HEALTH_STATUSES, h, &with, out);
     }
     if let Some(t) = c.started_at.get().and_then(parse_rfc3339_nanos) {
         out.push(Family::ContainerStartTime, cn(), Value::Nanos(t));
@@ -51,6 +50,9 @@ pub(super) fn series(
     // CPU units: 1024 per vCPU; the agent writes 2 (or 0 on old agents) for "unset".
     if let Some(units) = limits.and_then(|l| l.cpu.as_f64()).filter(|u| *u > 2.0) {
         out.push(Family::ContainerCpuReserved, cn(), Value::F64(units / 1024.0));
+    }
+    if let Some(vcpus) = c.cpu_limit_vcpus.filter(|v| v.is_finite() && *v > 0.0) {
+        out.push(Family::ContainerCpuLimit, cn(), Value::F64(vcpus));
     }
     if let Some(mem) = limits.and_then(|l| mib_to_bytes(l.memory)).or(task_memory_limit) {
         out.push(Family::ContainerMemoryLimit, cn(), Value::U64(mem));
@@ -67,13 +69,23 @@ pub(super) fn series(
 
 /// One series per known state, the current one 1; an unknown current state gets its own series
 /// so it is never lost.
-fn state_set(family: Family, states: &[&str], current: &str, name: &LabelValue, out: &mut Snapshot) {
+fn state_set(
+    family: Family,
+    states: &[&str],
+    current: &str,
+    with: &dyn Fn(usize) -> Vec<(&'static str, LabelValue)>,
+    out: &mut Snapshot,
+) {
+    let series = |status: &str, v: u64, out: &mut Snapshot| {
+        let mut l = with(1);
+        l.push(("status", Arc::from(status)));
+        out.push(family, l, Value::U64(v));
+    };
     for st in states {
-        let v = u64::from(*st == current);
-        out.push(family, vec![("container_name", name.clone()), ("status", Arc::from(*st))], Value::U64(v));
+        series(st, u64::from(*st == current), out);
     }
     if !states.contains(&current) {
-        out.push(family, vec![("container_name", name.clone()), ("status", Arc::from(current))], Value::U64(1));
+        series(current, 1, out);
     }
 }
 
@@ -87,13 +99,13 @@ impl<'a> View<'a> {
     fn new(s: &'a Stats) -> Self {
         View { s, windows: is_windows(s) }
     }
-    fn cpu(&self) -> Option<&crate::tmds::model::CpuStats> {
+    fn cpu(&self) -> Option<&crate::parse::tmds::CpuStats> {
         self.s.cpu_stats.get()
     }
-    fn usage(&self) -> Option<&crate::tmds::model::CpuUsage> {
+    fn usage(&self) -> Option<&crate::parse::tmds::CpuUsage> {
         self.cpu().and_then(|c| c.cpu_usage.get())
     }
-    fn mem(&self) -> Option<&crate::tmds::model::MemoryStats> {
+    fn mem(&self) -> Option<&crate::parse::tmds::MemoryStats> {
         self.s.memory_stats.get()
     }
     /// A counter of `memory_stats.stats`.

@@ -7,9 +7,9 @@ mod container;
 mod network;
 
 use crate::metrics::Family;
+use crate::parse::tmds::{Stats, Task, TaskStats};
 use crate::snapshot::{LabelValue, Snapshot, Value};
 use crate::timefmt::parse_rfc3339_nanos;
-use crate::tmds::model::{Stats, Task, TaskStats};
 use regex_lite::Regex;
 use std::sync::Arc;
 
@@ -37,6 +37,33 @@ impl Filter {
     }
 }
 
+/// Where a task's series go: in host mode every task, container and network series carries the
+/// task's ARN (the scrape target is the host), and containers in `host` network mode have no
+/// network series (they would report the host's interfaces).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The `task_arn` label, in host mode (absent for containers of no task).
+    pub task_arn: Option<LabelValue>,
+    /// Host mode.
+    pub host: bool,
+}
+
+impl Scope {
+    /// The scope of one task in host mode.
+    pub fn host(task_arn: Option<LabelValue>) -> Self {
+        Scope { task_arn, host: true }
+    }
+
+    /// A label vector starting with the scope's labels, with room for `more`.
+    pub(crate) fn labels(&self, more: usize) -> Vec<(&'static str, LabelValue)> {
+        let mut v = Vec::with_capacity(more + usize::from(self.task_arn.is_some()));
+        if let Some(arn) = &self.task_arn {
+            v.push(("task_arn", arn.clone()));
+        }
+        v
+    }
+}
+
 /// What collection noticed that is not a series.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -45,10 +72,17 @@ pub struct Report {
     pub container_errors: Vec<(String, String)>,
 }
 
-/// Append the series of a task and its stats to `out`.
+/// Append the series of a task and its stats to `out`, in sidecar mode.
 pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapshot) -> Report {
+    collect_in(task, stats, filter, &Scope::default(), out)
+}
+
+/// Append the series of a task and its stats to `out`, labelled for `scope`.
+pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope, out: &mut Snapshot) -> Report {
     let mut report = Report::default();
-    task_series(task, out);
+    if !task.standalone {
+        task_series(task, scope, out);
+    }
     let task_memory_limit = task.limits.get().and_then(|l| mib_to_bytes(l.memory));
 
     for (id, entry) in &stats.containers {
@@ -84,16 +118,17 @@ pub fn collect(task: &Task, stats: &TaskStats, filter: &Filter, out: &mut Snapsh
             .get()
             .and_then(|id| stats.containers.get(id))
             .and_then(|r| r.as_ref().ok())
-            .and_then(|o| o.as_ref());
-        container::series(c, st, &name, task_memory_limit, out);
+            .and_then(|o| o.as_ref())
+            .filter(|s| is_sample(s));
+        container::series(c, st, &name, task_memory_limit, scope, out);
         exported.push((name, st));
     }
-    network::series(task, stats, &exported, out);
+    network::series(task, stats, &exported, scope, out);
     report
 }
 
-fn task_series(task: &Task, out: &mut Snapshot) {
-    let l = |v: &crate::tmds::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
+fn task_series(task: &Task, scope: &Scope, out: &mut Snapshot) {
+    let l = |v: &crate::parse::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
     out.push(
         Family::TaskInfo,
         vec![
@@ -110,40 +145,46 @@ fn task_series(task: &Task, out: &mut Snapshot) {
     );
     if let Some(limits) = task.limits.get() {
         if let Some(cpu) = limits.cpu.as_f64().filter(|v| *v > 0.0) {
-            out.push(Family::TaskCpuLimit, vec![], Value::F64(cpu));
+            out.push(Family::TaskCpuLimit, scope.labels(0), Value::F64(cpu));
         }
         if let Some(mem) = mib_to_bytes(limits.memory) {
-            out.push(Family::TaskMemoryLimit, vec![], Value::U64(mem));
+            out.push(Family::TaskMemoryLimit, scope.labels(0), Value::U64(mem));
         }
     }
     if let Some(eph) = task.ephemeral_storage_metrics.get() {
         if let Some(v) = mib_to_bytes_allow_zero(eph.utilized) {
-            out.push(Family::TaskEphemeralUsed, vec![], Value::U64(v));
+            out.push(Family::TaskEphemeralUsed, scope.labels(0), Value::U64(v));
         }
         if let Some(v) = mib_to_bytes_allow_zero(eph.reserved) {
-            out.push(Family::TaskEphemeralAllocated, vec![], Value::U64(v));
+            out.push(Family::TaskEphemeralAllocated, scope.labels(0), Value::U64(v));
         }
     }
     if let Some(t) = task.pull_started_at.get().and_then(parse_rfc3339_nanos) {
-        out.push(Family::TaskPullStart, vec![], Value::Nanos(t));
+        out.push(Family::TaskPullStart, scope.labels(0), Value::Nanos(t));
     }
     if let Some(t) = task.pull_stopped_at.get().and_then(parse_rfc3339_nanos) {
-        out.push(Family::TaskPullStop, vec![], Value::Nanos(t));
+        out.push(Family::TaskPullStop, scope.labels(0), Value::Nanos(t));
     }
 }
 
 /// A limit in MiB as bytes; `None` when absent, not positive, or overflowing.
-pub(crate) fn mib_to_bytes(v: crate::tmds::lenient::Num) -> Option<u64> {
+pub(crate) fn mib_to_bytes(v: crate::parse::lenient::Num) -> Option<u64> {
     mib_to_bytes_allow_zero(v).filter(|b| *b > 0)
 }
 
 /// A size in MiB as bytes, zero allowed (a usage may be 0); fractional MiB are rounded down.
-fn mib_to_bytes_allow_zero(v: crate::tmds::lenient::Num) -> Option<u64> {
+fn mib_to_bytes_allow_zero(v: crate::parse::lenient::Num) -> Option<u64> {
     if let Some(u) = v.as_u64() {
         return u.checked_mul(1_048_576);
     }
     let f = v.as_f64()?;
     (0.0..1.7e13).contains(&f).then_some((f * 1_048_576.0) as u64)
+}
+
+/// Whether a stats entry is a sample at all: Docker answers a stopped container with zeros and
+/// a `read` time of `0001-01-01T00:00:00Z`, which are not values and must not be exported as 0.
+pub(crate) fn is_sample(s: &Stats) -> bool {
+    !s.read.get().is_some_and(|r| r.starts_with("0001-01-01T00:00:00"))
 }
 
 /// The time of a stats sample, for picking the freshest copy.

@@ -3,9 +3,12 @@
 //! `/v4/<id>` or `/v3/<id>` prefix, like the real endpoint) for a live scenario whose counters
 //! advance with time, or replays captured bodies. `GET /_sim/requests` reports how many
 //! requests each path received; `GET /_sim/fault?mode=…` injects a fault (see [`fault`]). Like
-//! the agent, it sets `TCP_NODELAY`.
+//! the agent, it sets `TCP_NODELAY`. The `host` scenario ([`host`]) simulates a whole host
+//! instead: the agent introspection API, a Managed Instances daemon's `/tasks` and a Docker
+//! Engine API on a unix socket.
 
 pub mod fault;
+pub mod host;
 mod scenario;
 
 use bytes::Bytes;
@@ -24,6 +27,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use fault::{Fault, FaultKind};
+pub use host::{HostOpts, HostSim};
 pub use scenario::Live;
 
 /// The simulator's response body: whole, or streamed for the faults that need it.
@@ -37,6 +41,8 @@ pub enum Scenario {
     Fargate,
     /// An EC2 task in bridge mode on a cgroup v2 host, without task-level limits.
     Ec2Bridge,
+    /// A whole host (for `ecs-exporter host`): see [`host`].
+    Host,
 }
 
 /// What the endpoint serves.
@@ -226,27 +232,91 @@ fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     r
 }
 
+/// A listener of the simulator: TCP, or a unix socket (the Docker Engine API).
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A unix socket.
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener),
+}
+
 /// Serve `endpoint` on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>, shutdown: impl Future<Output = ()>) {
+    serve_with(Listener::Tcp(listener), move |req| endpoint.clone().handle(req), shutdown).await
+}
+
+/// Serve the simulated host on `listener` until `shutdown` completes.
+pub async fn serve_host(listener: Listener, host: Arc<HostSim>, shutdown: impl Future<Output = ()>) {
+    serve_with(listener, move |req| std::future::ready(Ok(host_answer(&host, &req))), shutdown).await
+}
+
+fn host_answer(host: &HostSim, req: &Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"method not allowed\n"));
+    }
+    let path = req.uri().path();
+    if path == "/_sim/requests" {
+        return json(StatusCode::OK, Bytes::from(serde_json::to_vec(&host.requests()).unwrap_or_default()));
+    }
+    match host.answer(path, req.uri().query().unwrap_or("")) {
+        Some((status, body)) => json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Bytes::from(body)),
+        None => json(StatusCode::NOT_FOUND, Bytes::from_static(b"{\"message\": \"page not found\"}")),
+    }
+}
+
+/// Serve HTTP/1.1 on `listener` with `handle` until `shutdown` completes.
+async fn serve_with<H, F>(listener: Listener, handle: H, shutdown: impl Future<Output = ()>)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            r = accept(&listener) => r,
             _ = &mut shutdown => return,
         };
-        let _ = stream.set_nodelay(true);
-        let ep = endpoint.clone();
-        let conn = builder.serve_connection(TokioIo::new(stream), service_fn(move |req| ep.clone().handle(req)));
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let Ok(io) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let h = handle.clone();
+        match io {
+            Conn::Tcp(s) => {
+                let conn = builder.serve_connection(TokioIo::new(s), service_fn(h));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            #[cfg(unix)]
+            Conn::Unix(s) => {
+                let conn = builder.serve_connection(TokioIo::new(s), service_fn(h));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+}
+
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(l: &Listener) -> std::io::Result<Conn> {
+    match l {
+        Listener::Tcp(l) => {
+            let (s, _) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok(Conn::Tcp(s))
+        }
+        #[cfg(unix)]
+        Listener::Unix(l) => Ok(Conn::Unix(l.accept().await?.0)),
     }
 }

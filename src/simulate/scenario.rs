@@ -144,7 +144,8 @@ impl Live {
     fn specs(&self) -> &'static [Spec] {
         match self.scenario {
             Scenario::Fargate => FARGATE,
-            Scenario::Ec2Bridge => EC2_BRIDGE,
+            // The host scenario is served by `HostSim`; as a single task it is the EC2 one.
+            Scenario::Ec2Bridge | Scenario::Host => EC2_BRIDGE,
         }
     }
 

@@ -6,8 +6,8 @@ pub mod proc;
 
 use ecs_exporter::collect::{collect, Filter, Report};
 use ecs_exporter::encode::{encode, Format};
+use ecs_exporter::parse::tmds::{Task, TaskStats};
 use ecs_exporter::snapshot::Snapshot;
-use ecs_exporter::tmds::model::{Task, TaskStats};
 use std::path::{Path, PathBuf};
 
 /// Path of a fixture under `tests/fixtures`.
@@ -33,6 +33,17 @@ pub fn pipeline(task: &[u8], stats: &[u8], filter: &Filter) -> (Snapshot, Report
 /// [`pipeline`] on two fixture files with the default filter.
 pub fn scrape_fixtures(task: &str, stats: &str) -> Snapshot {
     pipeline(&read(task), &read(stats), &Filter::default()).0
+}
+
+/// The text of a host read (without the exporter's own series), as `ecs-exporter host` serves it.
+pub fn render_host(read: &ecs_exporter::source::Read, filter: &Filter) -> String {
+    let (snap, errors) = ecs_exporter::scrape::collect_read(read, filter, true);
+    let t = text(&snap, Format::Text);
+    if errors.is_empty() {
+        t
+    } else {
+        format!("# errors: {errors:?}\n{t}")
+    }
 }
 
 /// Encode a snapshot as text.

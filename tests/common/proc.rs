@@ -73,8 +73,53 @@ pub fn simulator(args: &[&str]) -> Proc {
 /// Start the exporter with `args` (a listen address on port 0 is added) and `env`; waits for
 /// its start-up line and returns it with its `host:port`.
 pub fn exporter(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    start_exporter(&[], args, env)
+}
+
+/// Start `ecs-exporter host` with `args` and `env`, like [`exporter`].
+pub fn host_exporter(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    start_exporter(&["host"], args, env)
+}
+
+/// Start the simulated host (`simulate --scenario host`) with its Docker Engine API on a unix
+/// socket in a fresh temporary directory; returns it and the socket's `unix://` URI.
+pub fn host_simulator(args: &[&str]) -> (Proc, String, tempdir::Dir) {
+    let dir = tempdir::Dir::new("sim");
+    let sock = dir.path.join("docker.sock");
+    let mut all = vec!["--scenario", "host", "--docker-socket", sock.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    let sim = simulator(&all);
+    (sim, format!("unix://{}", sock.display()), dir)
+}
+
+/// A temporary directory removed on drop.
+pub mod tempdir {
+    /// The directory.
+    pub struct Dir {
+        pub path: std::path::PathBuf,
+    }
+    impl Dir {
+        /// A new empty directory under the system's temporary directory.
+        pub fn new(tag: &str) -> Dir {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("ecs-exporter-test-{}-{tag}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Dir { path }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn start_exporter(sub: &[&str], args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(BIN);
-    cmd.args(["--web.listen-address", "127.0.0.1:0"]).args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(sub).args(["--web.listen-address", "127.0.0.1:0"]).args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     cmd.env_remove("ECS_CONTAINER_METADATA_URI_V4").env_remove("ECS_CONTAINER_METADATA_URI");
     for (k, v) in env {
         cmd.env(k, v);

@@ -40,6 +40,9 @@ pub struct Task {
     pub doc: TaskDoc,
     /// The containers in order; `Err` holds why one could not be read.
     pub containers: Vec<Result<Container, String>>,
+    /// Containers of a plain Docker host that belong to no ECS task: there is no task to
+    /// describe, so no task series.
+    pub standalone: bool,
 }
 
 impl std::ops::Deref for Task {
@@ -84,6 +87,11 @@ lenient_struct! {
         "Health" => health: Obj<Health>,
         "Networks" => networks: Objects<Network>,
     }
+    extra {
+        /// The hard CPU limit in vCPUs (Docker's `--cpus` or CFS quota), known in host mode
+        /// only: the task metadata endpoint does not tell it.
+        cpu_limit_vcpus: Option<f64>,
+    }
 }
 
 lenient_struct! {
@@ -109,6 +117,9 @@ pub enum ParseError {
     /// The body is JSON but not an object.
     #[error("not a JSON object")]
     NotObject,
+    /// The body is JSON but not an array.
+    #[error("not a JSON array")]
+    NotArray,
 }
 
 const NOT_OBJECT: &str = "not a JSON object";
@@ -130,7 +141,7 @@ impl Task {
                 Err(e) => Err(e.to_string()),
             })
             .collect();
-        Ok(Task { doc, containers })
+        Ok(Task { doc, containers, standalone: false })
     }
 }
 

@@ -316,12 +316,17 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entry<T> {
 /// given, unknown keys are skipped, a missing key leaves the field's default, and a key that
 /// appears twice keeps the last value (as Go's encoding/json does) instead of failing. With
 /// lenient field types this makes the struct itself impossible to fail on well-formed JSON, so
-/// one odd container never hides another without any second parsing pass.
+/// one odd container never hides another without any second parsing pass. Fields listed under
+/// `extra { ... }` are not read from JSON: the host sources fill them from other APIs.
 macro_rules! lenient_struct {
-    ($(#[$meta:meta])* pub struct $name:ident { $( $(#[$fmeta:meta])* $json:literal => $field:ident : $ty:ty, )* }) => {
+    ($(#[$meta:meta])* pub struct $name:ident { $( $(#[$fmeta:meta])* $json:literal => $field:ident : $ty:ty, )* }
+     $( extra { $( $(#[$xmeta:meta])* $xfield:ident : $xty:ty, )* } )?) => {
         $(#[$meta])*
         #[derive(Debug, Default)]
-        pub struct $name { $( $(#[$fmeta])* pub $field: $ty, )* }
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $( $(#[$xmeta])* pub $xfield: $xty, )* )?
+        }
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -382,7 +387,7 @@ mod tests {
 
     #[test]
     fn objects_skip_elements_that_are_not_objects() {
-        let v: Objects<super::super::model::Network> =
+        let v: Objects<super::super::tmds::Network> =
             serde_json::from_str(r#"[null, 1, [], {"NetworkMode": "awsvpc"}]"#).unwrap();
         assert_eq!(v.items().len(), 1);
         assert_eq!(v.items()[0].network_mode.get(), Some("awsvpc"));

@@ -1,0 +1,201 @@
+//! The upstream HTTP client, shared by every source: pooled keep-alive HTTP/1 connections over
+//! TCP (with `TCP_NODELAY`) or a unix socket (the Docker Engine), no proxy from the environment,
+//! an absolute deadline on every request and a cap on every body. The outcome of each request is
+//! counted by the caller in [`Counters`] for `ecs_exporter_upstream_requests_total`.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Why an upstream request failed. [`FetchError::outcome`] is its `outcome` label.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// Connection refused, reset or closed, before or during the body.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The deadline passed.
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+    /// A non-2xx status (429 is the agent's throttle).
+    #[error("HTTP status {0}")]
+    Http(u16),
+    /// The body is over the cap, or not usable JSON.
+    #[error("invalid response: {0}")]
+    Invalid(String),
+}
+
+impl FetchError {
+    /// The `outcome` label value.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            FetchError::Connect(_) => "connect_error",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::Http(_) => "http_error",
+            FetchError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// Request counts by path (a fixed list per source) and outcome.
+#[derive(Debug)]
+pub struct Counters {
+    paths: &'static [&'static str],
+    counts: Vec<[AtomicU64; 5]>,
+}
+
+impl Counters {
+    /// Counters for these `path` label values.
+    pub fn new(paths: &'static [&'static str]) -> Self {
+        Counters { paths, counts: paths.iter().map(|_| Default::default()).collect() }
+    }
+
+    /// Count one request of path number `path` with `outcome` (one of
+    /// [`crate::metrics::OUTCOMES`]).
+    pub fn inc(&self, path: usize, outcome: &str) {
+        let o = crate::metrics::OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(3);
+        if let Some(c) = self.counts.get(path) {
+            c[o].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every `(path, outcome, count)`, in label order.
+    pub fn each(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+        self.paths.iter().zip(&self.counts).flat_map(|(p, c)| {
+            crate::metrics::OUTCOMES.iter().zip(c).map(move |(o, n)| (*p, *o, n.load(Ordering::Relaxed)))
+        })
+    }
+}
+
+/// Connects to one unix socket, whatever the URI says.
+#[derive(Debug, Clone)]
+pub struct UnixConnector(Arc<PathBuf>);
+
+impl tower_service::Service<http::Uri> for UnixConnector {
+    type Response = TokioIo<tokio::net::UnixStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let path = self.0.clone();
+        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(path.as_path()).await?)) })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Inner {
+    Tcp(Client<HttpConnector, Empty<Bytes>>),
+    Unix(Client<UnixConnector, Empty<Bytes>>),
+}
+
+/// A client of one upstream: a base URL (TCP) or a unix socket.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: Inner,
+    /// What request URIs start with.
+    base: String,
+    /// What log lines call it (the URL, or `unix:///path`).
+    shown: Arc<str>,
+    max_body: u64,
+}
+
+impl HttpClient {
+    /// A client of `base` (`http://host[:port][/path]`, no trailing slash) keeping up to `pool`
+    /// idle connections.
+    pub fn tcp(base: String, connect_timeout: Duration, max_body: u64, pool: usize) -> Self {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
+        conn.set_connect_timeout(Some(connect_timeout));
+        conn.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(pool)
+            .build(conn);
+        HttpClient { inner: Inner::Tcp(client), shown: Arc::from(base.as_str()), base, max_body }
+    }
+
+    /// A client of the HTTP server on the unix socket `path` keeping up to `pool` idle
+    /// connections.
+    pub fn unix(path: PathBuf, max_body: u64, pool: usize) -> Self {
+        let shown = Arc::from(format!("unix://{}", path.display()).as_str());
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(pool)
+            .build(UnixConnector(Arc::new(path)));
+        HttpClient { inner: Inner::Unix(client), base: "http://localhost".into(), shown, max_body }
+    }
+
+    /// The full URL of `path`, as logs show it.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.shown, path)
+    }
+
+    /// GET `path`, waiting until `deadline` at most for the whole body.
+    pub async fn get(&self, path: &str, deadline: Instant) -> Result<Bytes, FetchError> {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout_at(deadline.into(), self.get_inner(path)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout(budget)),
+        }
+    }
+
+    async fn get_inner(&self, path: &str) -> Result<Bytes, FetchError> {
+        let req = http::Request::get(format!("{}{}", self.base, path))
+            .header(http::header::USER_AGENT, concat!("ecs-exporter/", env!("CARGO_PKG_VERSION")))
+            .header(http::header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| FetchError::Invalid(format!("bad request URL: {e}")))?;
+        let sent = match &self.inner {
+            Inner::Tcp(c) => c.request(req).await,
+            Inner::Unix(c) => c.request(req).await,
+        };
+        let resp = sent.map_err(|e| FetchError::Connect(error_chain(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(FetchError::Http(status.as_u16()));
+        }
+        let declared = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = declared.filter(|n| *n > self.max_body) {
+            return Err(FetchError::Invalid(format!("body of {n} bytes is over the {}-byte cap", self.max_body)));
+        }
+        let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        match Limited::new(resp.into_body(), limit).collect().await {
+            Ok(b) => Ok(b.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(FetchError::Invalid(format!("body is over the {}-byte cap", self.max_body)))
+            }
+            Err(e) => Err(FetchError::Connect(format!("body read failed: {}", error_chain(e.as_ref())))),
+        }
+    }
+}
+
+/// An error and its causes on one line, each cause once.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        src = c.source();
+    }
+    s
+}
