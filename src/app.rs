@@ -298,6 +298,7 @@ async fn run_host_simulator(args: SimulateArgs) -> Result<(), AppError> {
         containers: args.containers,
         churn: !args.no_churn,
         frozen: args.frozen,
+        slow_stats: args.slow_stats,
     }));
     let listener = server::bind(&args.listen).await?;
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(args.listen.clone());

@@ -300,6 +300,9 @@ pub struct SimulateArgs {
     /// Host scenario: the same bodies on every request (for golden tests).
     #[arg(long)]
     pub frozen: bool,
+    /// Host scenario: delay one container's stats by this much (the first of the last task).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub slow_stats: Option<Duration>,
 }
 
 /// Log levels.

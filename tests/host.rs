@@ -184,6 +184,28 @@ fn auto_prefers_the_agent_then_docker() {
 }
 
 #[test]
+fn a_docker_call_that_times_out_hides_nothing_else() {
+    // The first container of the last task (cron, app) answers its stats after 5 s; the
+    // Docker calls are bounded to 300 ms.
+    let (sim, sock, _d) = host_simulator(&["--frozen", "--no-churn", "--slow-stats", "5s"]);
+    let exp = host_exporter(
+        &["--source", "docker", "--docker.host", &sock, "--agent.uri", &sim.addr, "--docker.timeout", "300ms"],
+        &[],
+    );
+    let s = samples(&get(&exp.addr, "/metrics").text());
+    assert_eq!(s["ecs_exporter_up"], 1.0);
+    assert_eq!(s["ecs_exporter_container_parse_errors"], 1.0);
+    assert_eq!(s["ecs_exporter_upstream_requests_total{path=\"/containers/{id}/stats\",outcome=\"timeout\"}"], 1.0);
+    // 4 tasks × 3 containers and the agent's own container, less the slow one.
+    assert_eq!(count(&s, &["ecs_container_cpu_usage_seconds_total{"]), 4 * 3 + 1 - 1);
+    // Its status and limits are still there.
+    assert_eq!(
+        count(&s, &["ecs_container_info{", "task/demo/6e73e372e2338acae474c66a4b98b030\"", "container_name=\"app\""]),
+        1
+    );
+}
+
+#[test]
 fn missing_socket_is_up_0_and_one_clear_line() {
     let dir = common::proc::tempdir::Dir::new("nosock");
     let sock = format!("unix://{}", dir.path.join("docker.sock").display());

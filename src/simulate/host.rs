@@ -34,11 +34,14 @@ pub struct HostOpts {
     pub churn: bool,
     /// Answer the same bodies on every request.
     pub frozen: bool,
+    /// Delay the stats of the first container of the last running task by this much (a Docker
+    /// call that times out).
+    pub slow_stats: Option<Duration>,
 }
 
 impl Default for HostOpts {
     fn default() -> Self {
-        HostOpts { tasks: 4, containers: 3, churn: true, frozen: false }
+        HostOpts { tasks: 4, containers: 3, churn: true, frozen: false, slow_stats: None }
     }
 }
 
@@ -209,6 +212,15 @@ impl HostSim {
             }
         };
         Some((status, serde_json::to_vec(&v).unwrap_or_default()))
+    }
+
+    /// How long to wait before answering `path` (the slow container's stats).
+    pub fn delay(&self, path: &str) -> Option<Duration> {
+        let d = self.opts.slow_stats?;
+        let last = self.tasks.iter().rev().find(|t| !t.unlabelled && t.known_status == "RUNNING")?;
+        let c = last.containers.iter().find(|c| !c.internal)?;
+        let p = strip_version(path);
+        (p.strip_prefix("/containers/")?.strip_prefix(c.id.as_str())? == "/stats").then_some(d)
     }
 
     fn find(&self, id: &str) -> Option<(&SimTask, &SimContainer)> {
@@ -624,7 +636,7 @@ mod tests {
 
     #[test]
     fn routes() {
-        let h = HostSim::new(HostOpts { tasks: 3, containers: 2, churn: true, frozen: true });
+        let h = HostSim::new(HostOpts { tasks: 3, containers: 2, churn: true, frozen: true, slow_stats: None });
         let (s, b) = h.answer("/v1.41/containers/json", "all=true").unwrap();
         assert_eq!(s, 200);
         let list: Vec<Value> = serde_json::from_slice(&b).unwrap();

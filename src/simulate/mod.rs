@@ -249,7 +249,16 @@ pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>, shutdown: imp
 
 /// Serve the simulated host on `listener` until `shutdown` completes.
 pub async fn serve_host(listener: Listener, host: Arc<HostSim>, shutdown: impl Future<Output = ()>) {
-    serve_with(listener, move |req| std::future::ready(Ok(host_answer(&host, &req))), shutdown).await
+    let handle = move |req: Request<Incoming>| {
+        let host = host.clone();
+        async move {
+            if let Some(d) = host.delay(req.uri().path()) {
+                tokio::time::sleep(d).await;
+            }
+            Ok(host_answer(&host, &req))
+        }
+    };
+    serve_with(listener, handle, shutdown).await
 }
 
 fn host_answer(host: &HostSim, req: &Request<Incoming>) -> Response<Body> {

@@ -151,8 +151,8 @@ impl Engine {
                     out.stats.insert(id, Ok(s));
                 }
                 Err(FetchError::Http(404)) => tracing::debug!(container = %id, "vanished before stats"),
+                // Reported by `collect` with the container it belongs to.
                 Err(e) => {
-                    out.errors.push((id.clone(), format!("stats: {e}")));
                     out.stats.insert(id, Err(e.to_string()));
                 }
             }
