@@ -69,13 +69,31 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
         Some(h) => host_source(&cfg, h).await,
     };
     let exporter_upstream = source.describe();
-    let exporter = Exporter::new(source, cfg.filter.clone(), cfg.metadata_timeout, cfg.cache_ttl);
+    let mut exporter = Exporter::new(source, cfg.filter.clone(), cfg.metadata_timeout, cfg.cache_ttl);
+    let push_stats = cfg.statsd.as_ref().map(|_| Arc::new(crate::encode::statsd::PushStats::default()));
+    exporter.push_stats.clone_from(&push_stats);
     let mut state = State::new(exporter, cfg.telemetry_path.clone());
     state.auth = web.auth;
     state.headers = web.headers;
     let tls = web.tls;
     let (scheme, auth_on) = (if tls.is_some() { "https" } else { "http" }, state.auth.is_some());
     let state = Arc::new(state);
+    if let (Some(sc), Some(stats)) = (&cfg.statsd, push_stats) {
+        let settings = crate::encode::statsd::Settings {
+            flavor: sc.flavor,
+            prefix: sc.prefix.clone(),
+            tags: sc.tags.clone(),
+            host_cpus: host_cpus(),
+        };
+        let push = crate::push::PushConfig {
+            address: sc.address.clone(),
+            interval: sc.interval,
+            max_packet_bytes: sc.max_packet_bytes,
+        };
+        tracing::info!(statsd = %sc.address, format = ?sc.flavor, interval = ?sc.interval, "statsd push started");
+        let encoder = crate::encode::statsd::Encoder::new(settings);
+        tokio::spawn(crate::push::run(state.exporter.clone(), push, encoder, stats, std::future::pending()));
+    }
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.listen_address.clone());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -244,6 +262,20 @@ fn tls_from(_: &crate::webconfig::TlsSettings, path: Option<&std::path::Path>) -
         path: path.map(|p| p.display().to_string()).unwrap_or_default(),
         reason: "this build has no TLS support; build with `--features tls`".into(),
     })
+}
+
+/// The host's online CPUs (the kernel's count, not this process's quota): what a container
+/// without any CPU limit can use.
+fn host_cpus() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf reads a system value and has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        if n > 0 {
+            return n as f64;
+        }
+    }
+    std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0)
 }
 
 /// Raise the soft open-files limit to the hard limit (at most 65536), as Go programs do, so the

@@ -41,6 +41,10 @@ pub struct Cli {
     #[command(flatten)]
     pub containers: ContainerArgs,
 
+    /// StatsD push flags.
+    #[command(flatten)]
+    pub statsd: StatsdArgs,
+
     /// Serve metrics of a built-in simulated task (no AWS needed).
     #[arg(long, env = "ECS_EXPORTER_DEMO")]
     pub demo: bool,
@@ -133,13 +137,122 @@ pub struct ContainerArgs {
 }
 
 impl ContainerArgs {
-    /// The container filter.
+    /// The container filter. `ecs-container-exporter`'s `INCLUDE` and `EXCLUDE` (comma-separated
+    /// exact names) apply where the flags and `ECS_EXPORTER_CONTAINER_*` are not set.
     pub fn filter(&self) -> Filter {
         Filter {
-            include: self.container_include.clone(),
-            exclude: self.container_exclude.clone(),
+            include: self.container_include.clone().or_else(|| names_regex("INCLUDE")),
+            exclude: self.container_exclude.clone().or_else(|| names_regex("EXCLUDE")),
             include_internal: self.container_include_internal,
         }
+    }
+}
+
+/// A regex matching exactly the comma-separated names of environment variable `var`.
+fn names_regex(var: &str) -> Option<Regex> {
+    let v = env_nonempty(var)?;
+    let names: Vec<String> = v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(regex_lite::escape).collect();
+    if names.is_empty() {
+        return None;
+    }
+    Regex::new(&format!("^(?:{})$", names.join("|"))).ok()
+}
+
+/// The StatsD push, in every mode.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "StatsD")]
+pub struct StatsdArgs {
+    /// Push to this StatsD/DogStatsD server (HOST:PORT, UDP) every --statsd.interval, alongside /metrics [compatibility: USE_STATSD with STATSD_HOST and STATSD_PORT].
+    #[arg(long = "statsd.address", env = "ECS_EXPORTER_STATSD_ADDRESS", value_parser = parse_host_port, value_name = "HOST:PORT")]
+    pub statsd_address: Option<String>,
+
+    /// Time between pushes.
+    #[arg(long = "statsd.interval", env = "ECS_EXPORTER_STATSD_INTERVAL", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub statsd_interval: Duration,
+
+    /// Line format: dogstatsd (identity as tags) or statsd (identity in the metric path).
+    #[arg(
+        long = "statsd.format",
+        env = "ECS_EXPORTER_STATSD_FORMAT",
+        default_value = "dogstatsd",
+        value_name = "FORMAT"
+    )]
+    pub statsd_format: crate::encode::statsd::Flavor,
+
+    /// Prefix of every metric name.
+    #[arg(long = "statsd.prefix", env = "ECS_EXPORTER_STATSD_PREFIX", default_value = "ecs.", value_name = "PREFIX")]
+    pub statsd_prefix: String,
+
+    /// Tags added to every line (DogStatsD), comma-separated: env:prod,team:payments.
+    #[arg(long = "statsd.tags", env = "ECS_EXPORTER_STATSD_TAGS", value_parser = parse_tags, value_name = "K:V,...")]
+    pub statsd_tags: Option<Vec<String>>,
+
+    /// Largest UDP datagram payload; lines are never split.
+    #[arg(long = "statsd.max-packet-bytes", env = "ECS_EXPORTER_STATSD_MAX_PACKET_BYTES", default_value_t = 1432, value_parser = clap::value_parser!(u32).range(64..=65507), value_name = "BYTES")]
+    pub statsd_max_packet_bytes: u32,
+}
+
+/// The StatsD push's settings.
+#[derive(Debug, Clone)]
+pub struct StatsdConfig {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// Time between pushes.
+    pub interval: Duration,
+    /// Line format.
+    pub flavor: crate::encode::statsd::Flavor,
+    /// Name prefix.
+    pub prefix: String,
+    /// Constant tags.
+    pub tags: Vec<String>,
+    /// Largest datagram.
+    pub max_packet_bytes: usize,
+}
+
+impl StatsdArgs {
+    /// The push's settings, `None` when it is off. `ecs-container-exporter`'s `USE_STATSD`
+    /// (with `STATSD_HOST`, default localhost, and `STATSD_PORT`, default 8125) turns it on when
+    /// `--statsd.address` is not given.
+    pub fn config(&self) -> Result<Option<StatsdConfig>, ConfigError> {
+        let address = match &self.statsd_address {
+            Some(a) => a.clone(),
+            None => {
+                let on = env_nonempty("USE_STATSD")
+                    .is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no"));
+                if !on {
+                    return Ok(None);
+                }
+                let host = env_nonempty("STATSD_HOST").unwrap_or_else(|| "localhost".into());
+                let port = env_nonempty("STATSD_PORT").unwrap_or_else(|| "8125".into());
+                parse_host_port(&format!("{}:{}", host.trim(), port.trim()))
+                    .map_err(|reason| ConfigError::Env { var: "STATSD_HOST/STATSD_PORT", reason })?
+            }
+        };
+        Ok(Some(StatsdConfig {
+            address,
+            interval: self.statsd_interval,
+            flavor: self.statsd_format,
+            prefix: self.statsd_prefix.clone(),
+            tags: self.statsd_tags.clone().unwrap_or_default(),
+            max_packet_bytes: self.statsd_max_packet_bytes as usize,
+        }))
+    }
+}
+
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let ok = s.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?}: expected HOST:PORT, for example localhost:8125"))
+    }
+}
+
+fn parse_tags(s: &str) -> Result<Vec<String>, String> {
+    let tags: Vec<String> = s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+    match tags.iter().find(|t| t.contains(['|', '#', '@', ' ']) || t.starts_with(':')) {
+        Some(bad) => Err(format!("{bad:?}: a tag is key:value without | # @ or spaces")),
+        None => Ok(tags),
     }
 }
 
@@ -157,6 +270,10 @@ pub struct HostArgs {
     /// Container selection flags.
     #[command(flatten)]
     pub containers: ContainerArgs,
+
+    /// StatsD push flags.
+    #[command(flatten)]
+    pub statsd: StatsdArgs,
 
     /// Where the tasks come from: auto (the agent if it answers, else a Managed Instances
     /// daemon's /tasks if the metadata endpoint has it, else the Docker host), ec2, managed-daemon or docker.
@@ -365,6 +482,8 @@ pub struct Config {
     pub filter: Filter,
     /// Host mode (`ecs-exporter host`), with its settings; `None` for a sidecar.
     pub host: Option<HostConfig>,
+    /// The StatsD push, when on.
+    pub statsd: Option<StatsdConfig>,
 }
 
 /// The settings of host mode.
@@ -385,6 +504,14 @@ pub struct HostConfig {
 /// A configuration error: printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A compatibility environment variable has a bad value.
+    #[error("{var}: {reason}")]
+    Env {
+        /// The variable(s).
+        var: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// No metadata URI anywhere.
     #[error("no task metadata endpoint: ECS_CONTAINER_METADATA_URI_V4 is not set (ECS sets it in every task); pass --metadata.uri, or try --demo")]
     MissingUri,
@@ -420,12 +547,18 @@ fn metadata_uri(flag: Option<String>) -> Result<Option<(String, UriSource)>, Con
 }
 
 /// The settings every mode shares.
-fn base(web: WebArgs, metadata: &MetadataArgs, containers: &ContainerArgs, uri: Option<(String, UriSource)>) -> Config {
+fn base(
+    web: WebArgs,
+    metadata: &MetadataArgs,
+    containers: &ContainerArgs,
+    statsd: &StatsdArgs,
+    uri: Option<(String, UriSource)>,
+) -> Result<Config, ConfigError> {
     let (metadata_uri, uri_source) = match uri {
         Some((u, s)) => (Some(u), s),
         None => (None, UriSource::Demo),
     };
-    Config {
+    Ok(Config {
         listen_address: web.listen_address,
         telemetry_path: web.telemetry_path,
         max_connections: web.max_connections as usize,
@@ -437,7 +570,8 @@ fn base(web: WebArgs, metadata: &MetadataArgs, containers: &ContainerArgs, uri: 
         max_body_bytes: metadata.max_body_bytes,
         filter: containers.filter(),
         host: None,
-    }
+        statsd: statsd.config()?,
+    })
 }
 
 impl Cli {
@@ -448,7 +582,7 @@ impl Cli {
         } else {
             Some(metadata_uri(self.metadata.metadata_uri.clone())?.ok_or(ConfigError::MissingUri)?)
         };
-        Ok(base(self.web, &self.metadata, &self.containers, uri))
+        base(self.web, &self.metadata, &self.containers, &self.statsd, uri)
     }
 }
 
@@ -461,7 +595,7 @@ impl HostArgs {
             return Err(ConfigError::MissingUri);
         }
         let agent_uri = validate_uri(&self.agent_uri, "--agent.uri")?;
-        let mut cfg = base(self.web, &self.metadata, &self.containers, uri);
+        let mut cfg = base(self.web, &self.metadata, &self.containers, &self.statsd, uri)?;
         if !self.demo && cfg.metadata_uri.is_none() {
             cfg.uri_source = UriSource::Flag;
         }

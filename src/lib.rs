@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod parse;
 pub mod process;
+pub mod push;
 pub mod scrape;
 pub mod server;
 pub mod simulate;

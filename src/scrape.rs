@@ -4,6 +4,7 @@
 //! warning naming the URL and the cause.
 
 use crate::collect::{self, Filter, Scope};
+use crate::encode::statsd::PushStats;
 use crate::metrics::Family;
 use crate::snapshot::{LabelValue, Snapshot, Value};
 use crate::source::{Read, Source, SourceError};
@@ -48,12 +49,14 @@ pub struct Exporter {
     timeout: Duration,
     cache_ttl: Duration,
     last: Mutex<Option<Arc<Upstream>>>,
+    /// The StatsD push's counters, shown with the exporter's own series when it runs.
+    pub push_stats: Option<Arc<PushStats>>,
 }
 
 impl Exporter {
     /// An exporter reading `source` with the given bounds.
     pub fn new(source: Source, filter: Filter, timeout: Duration, cache_ttl: Duration) -> Self {
-        Exporter { source, filter, timeout, cache_ttl, last: Mutex::new(None) }
+        Exporter { source, filter, timeout, cache_ttl, last: Mutex::new(None), push_stats: None }
     }
 
     /// The source.
@@ -107,9 +110,28 @@ impl Exporter {
             vec![("version", Arc::from(env!("CARGO_PKG_VERSION"))), ("revision", Arc::from(crate::config::REVISION))],
             Value::U64(1),
         );
+        if let Some(p) = &self.push_stats {
+            p.collect(&mut snap);
+        }
         crate::process::collect(&mut snap);
         snap.sort();
         Scrape { upstream, own: snap }
+    }
+
+    /// The current upstream data for a consumer other than a scrape (the StatsD push): the same
+    /// single-flight read and cache as the scrapes, under the configured timeout.
+    pub async fn shared_read(&self) -> Arc<Upstream> {
+        let slack = Duration::from_millis(50);
+        match tokio::time::timeout(self.timeout + slack, self.upstream(self.timeout)).await {
+            Ok(u) => u,
+            Err(_) => {
+                tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the timeout", "upstream read failed");
+                Arc::new(Upstream {
+                    at: Instant::now(),
+                    result: Err(crate::source::SourceError::waited(self.source.describe())),
+                })
+            }
+        }
     }
 
     /// The current upstream data: the cached read when fresh, else a new read. Concurrent

@@ -38,8 +38,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// What the request handler needs.
 #[derive(Debug)]
 pub struct State {
-    /// The exporter core.
-    pub exporter: Exporter,
+    /// The exporter core (shared with the StatsD push).
+    pub exporter: std::sync::Arc<Exporter>,
     /// The metrics path.
     pub telemetry_path: String,
     /// Basic authentication, when the web config lists users.
@@ -53,7 +53,13 @@ pub struct State {
 impl State {
     /// Handler state around an exporter, without authentication or extra headers.
     pub fn new(exporter: Exporter, telemetry_path: String) -> Self {
-        State { exporter, telemetry_path, auth: None, headers: Vec::new(), last_size: AtomicUsize::new(4096) }
+        State {
+            exporter: std::sync::Arc::new(exporter),
+            telemetry_path,
+            auth: None,
+            headers: Vec::new(),
+            last_size: AtomicUsize::new(4096),
+        }
     }
 }
 

@@ -139,6 +139,7 @@ type Rule = fn(&View) -> Option<Value>;
 
 /// Resource usage rules: one line per family, reading one container's stats.
 const STATS_RULES: &[(Family, Rule)] = &[
+    (Family::ContainerStatsRead, |v| super::sample_time(v.s).map(Value::Nanos)),
     (Family::ContainerCpuUsage, |v| v.cpu_time(v.usage()?.total_usage)),
     (Family::ContainerCpuUser, |v| v.cpu_time(v.usage()?.usage_in_usermode)),
     (Family::ContainerCpuSystem, |v| v.cpu_time(v.usage()?.usage_in_kernelmode)),

@@ -1,8 +1,10 @@
 //! Snapshot → exposition formats: Prometheus text 0.0.4 ([`text`]) and OpenMetrics 1.0.0
-//! ([`openmetrics`]), plus content negotiation. Both write HELP and TYPE once per family, from
-//! the metric table, and share the value and label writers here.
+//! ([`openmetrics`]), plus content negotiation; and StatsD/DogStatsD lines for the push
+//! ([`statsd`]). The two exposition formats write HELP and TYPE once per family, from the metric
+//! table, and share the value and label writers here.
 
 pub mod openmetrics;
+pub mod statsd;
 pub mod text;
 
 use crate::metrics::Family;

@@ -21,7 +21,7 @@ pub mod sidecar;
 
 use crate::parse::tmds::{ParseError, Task, TaskStats};
 use http::{Counters, FetchError, HttpClient};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What the source knows of the host (host mode only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +70,11 @@ pub struct SourceError {
 }
 
 impl SourceError {
+    /// A consumer gave up waiting for a read another one had started.
+    pub fn waited(url: String) -> Self {
+        SourceError { url, cause: FetchError::Timeout(Duration::ZERO), hint: None, also: None }
+    }
+
     fn new(client: &HttpClient, path: &str, cause: FetchError) -> Self {
         SourceError { url: client.url(path), cause, hint: None, also: None }
     }
