@@ -25,7 +25,7 @@ pub enum AppError {
     WebConfig(#[from] crate::webconfig::WebConfigError),
     /// A web config was given to a build without web config support.
     #[cfg(not(feature = "web-config"))]
-    #[error("--web.config.file: this build has no TLS or basic auth support; build with `--features tls` (or the image with --build-arg FEATURES=tls)")]
+    #[error("--web.config.file: this minimal build (--no-default-features) has no TLS or basic auth support; use the default build")]
     NoWebConfig,
     /// TLS cannot be set up from the web config.
     #[error("web config {path}: TLS: {reason}")]
@@ -52,7 +52,8 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
     let listener = server::bind(&cfg.listen_address).await?;
     if cfg.uri_source == UriSource::Demo && cfg.host.is_none() {
         let sim = server::bind("127.0.0.1:0").await?;
-        let addr = sim.local_addr().map_err(|source| ServerError::Bind { addr: "127.0.0.1:0".into(), source })?;
+        let addr =
+            sim.local_addr().map_err(|cause| ServerError::Bind { addr: "127.0.0.1:0".into(), cause, hint: "" })?;
         let endpoint = Endpoint::new(simulate::Source::live(Scenario::Fargate));
         tokio::spawn(simulate::serve(sim, endpoint, std::future::pending()));
         cfg.metadata_uri = Some(format!("http://{addr}/v4/{}", "demo"));
@@ -63,16 +64,19 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
     };
     let uri = cfg.metadata_uri.clone().unwrap_or_default();
     let source = match &cfg.host {
-        None => {
-            Source::Sidecar(Sidecar::new(HttpClient::tcp(uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes, 4)))
-        }
+        None => Source::Sidecar(Sidecar::new(
+            HttpClient::tcp(uri.clone(), cfg.metadata_timeout, cfg.max_body_bytes, 4),
+            cfg.filter.task_tags.is_some(),
+        )),
         Some(h) => host_source(&cfg, h).await,
     };
     let exporter_upstream = source.describe();
     let mut exporter = Exporter::new(source, cfg.filter.clone(), cfg.metadata_timeout, cfg.cache_ttl);
     let push_stats = cfg.statsd.as_ref().map(|_| Arc::new(crate::encode::statsd::PushStats::default()));
     exporter.push_stats.clone_from(&push_stats);
+    exporter.exporter_metrics = !cfg.disable_exporter_metrics;
     let mut state = State::new(exporter, cfg.telemetry_path.clone());
+    state.demo = cfg.uri_source == UriSource::Demo;
     state.auth = web.auth;
     state.headers = web.headers;
     let tls = web.tls;
@@ -114,9 +118,10 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
             }
             None => "a simulated Fargate task".to_owned(),
         };
-        eprintln!("demo: serving {what}; metrics at http://localhost:{port}{}", cfg.telemetry_path);
+        let url = format!("http://localhost:{port}{}", cfg.telemetry_path);
+        tracing::info!(metrics = %url, "demo: serving {what}");
     }
-    server::serve(listener, state, cfg.max_connections, tls, shutdown_signal()).await;
+    server::serve(listener, state, cfg.max_connections, tls, cfg.shutdown_timeout, shutdown_signal()).await;
     if let Some(d) = demo_host {
         let _ = std::fs::remove_file(&d.socket);
     }
@@ -135,7 +140,7 @@ struct DemoHost {
 async fn start_demo_host(cfg: &mut Config) -> Result<DemoHost, AppError> {
     let sim = Arc::new(HostSim::new(HostOpts::default()));
     let tcp = server::bind("127.0.0.1:0").await?;
-    let addr = tcp.local_addr().map_err(|source| ServerError::Bind { addr: "127.0.0.1:0".into(), source })?;
+    let addr = tcp.local_addr().map_err(|cause| ServerError::Bind { addr: "127.0.0.1:0".into(), cause, hint: "" })?;
     let socket = std::env::temp_dir().join(format!("ecs-exporter-demo-{}.sock", std::process::id()));
     let unix = bind_unix(&socket)?;
     tokio::spawn(simulate::serve_host(Listener::Tcp(tcp), sim.clone(), std::future::pending()));
@@ -153,15 +158,19 @@ fn bind_unix(path: &std::path::Path) -> Result<Listener, AppError> {
     #[cfg(unix)]
     {
         let _ = std::fs::remove_file(path);
-        let l = tokio::net::UnixListener::bind(path)
-            .map_err(|source| ServerError::Bind { addr: format!("unix://{}", path.display()), source })?;
+        let l = tokio::net::UnixListener::bind(path).map_err(|cause| ServerError::Bind {
+            addr: format!("unix://{}", path.display()),
+            cause,
+            hint: "",
+        })?;
         Ok(Listener::Unix(l))
     }
     #[cfg(not(unix))]
     {
         Err(ServerError::Bind {
             addr: format!("unix://{}", path.display()),
-            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets"),
+            cause: std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets"),
+            hint: "",
         }
         .into())
     }

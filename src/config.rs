@@ -2,7 +2,7 @@
 //! wins), validation, and the one immutable [`Config`] the rest of the program reads. Bad input
 //! is a one-line error and exit code 2.
 
-use crate::collect::Filter;
+use crate::collect::{Allow, Filter};
 use clap::{Parser, Subcommand, ValueEnum};
 use regex_lite::Regex;
 use std::time::Duration;
@@ -96,6 +96,14 @@ pub struct WebArgs {
     /// Most connections served at once; further connections are closed at once.
     #[arg(long = "web.max-connections", env = "ECS_EXPORTER_WEB_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535), value_name = "N")]
     pub max_connections: u32,
+
+    /// Leave out the exporter's own metrics (process_* and ecs_exporter_* but ecs_exporter_up), as node_exporter's flag does.
+    #[arg(long = "web.disable-exporter-metrics", env = "ECS_EXPORTER_WEB_DISABLE_EXPORTER_METRICS")]
+    pub disable_exporter_metrics: bool,
+
+    /// At shutdown, how long requests in flight may take to finish (connections without one close at once).
+    #[arg(long = "web.shutdown-timeout", env = "ECS_EXPORTER_WEB_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_timeout: Duration,
 }
 
 /// The upstream's flags: the task metadata endpoint, timeouts and reuse.
@@ -113,6 +121,10 @@ pub struct MetadataArgs {
     /// How long one upstream read is reused by later scrapes (0s disables reuse).
     #[arg(long = "metadata.cache-ttl", env = "ECS_EXPORTER_METADATA_CACHE_TTL", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub cache_ttl: Duration,
+
+    /// Read /taskWithTags and export these task tags as ecs_task_tags{tag_<key>}: KEY,... or * for all (the task role needs ecs:ListTagsForResource).
+    #[arg(long = "metadata.task-tags", env = "ECS_EXPORTER_METADATA_TASK_TAGS", value_name = "KEY,...|*")]
+    pub task_tags: Option<String>,
 
     /// Largest upstream response body accepted, in bytes.
     #[arg(long = "metadata.max-body-bytes", env = "ECS_EXPORTER_METADATA_MAX_BODY_BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1024..), value_name = "BYTES")]
@@ -134,6 +146,14 @@ pub struct ContainerArgs {
     /// Also export containers whose Type is not NORMAL (the ~internal~ecs~pause container).
     #[arg(long = "container.include-internal", env = "ECS_EXPORTER_CONTAINER_INCLUDE_INTERNAL")]
     pub container_include_internal: bool,
+
+    /// Export these Docker labels of each container as ecs_container_labels{label_<key>}: KEY,... or * for all.
+    #[arg(long = "container.labels", env = "ECS_EXPORTER_CONTAINER_LABELS", value_name = "KEY,...|*")]
+    pub container_labels: Option<String>,
+
+    /// Export each container's CPU time per host CPU (cgroup v1 percpu_usage; absent on v2).
+    #[arg(long = "container.per-cpu", env = "ECS_EXPORTER_CONTAINER_PER_CPU")]
+    pub container_per_cpu: bool,
 }
 
 impl ContainerArgs {
@@ -144,6 +164,9 @@ impl ContainerArgs {
             include: self.container_include.clone().or_else(|| names_regex("INCLUDE")),
             exclude: self.container_exclude.clone().or_else(|| names_regex("EXCLUDE")),
             include_internal: self.container_include_internal,
+            container_labels: self.container_labels.as_deref().filter(|v| !v.trim().is_empty()).map(Allow::parse),
+            per_cpu: self.container_per_cpu,
+            task_tags: None,
         }
     }
 }
@@ -466,6 +489,10 @@ pub struct Config {
     pub telemetry_path: String,
     /// Connection bound.
     pub max_connections: usize,
+    /// How long in-flight requests may take at shutdown.
+    pub shutdown_timeout: Duration,
+    /// Leave out the exporter's own metrics but `ecs_exporter_up`.
+    pub disable_exporter_metrics: bool,
     /// The web config file (TLS, basic auth), if any.
     pub web_config_file: Option<std::path::PathBuf>,
     /// TMDS base URI without a trailing slash; `None` in demo mode until the simulator starts.
@@ -534,7 +561,21 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// The metadata URI from `--metadata.uri` or the environment, and where it came from.
 fn metadata_uri(flag: Option<String>) -> Result<Option<(String, UriSource)>, ConfigError> {
-    if let Some(u) = flag.filter(|u| !u.trim().is_empty()) {
+    if let Some(u) = flag {
+        if u.trim().is_empty() {
+            let from = if std::env::args().any(|a| a.starts_with("--metadata.uri")) {
+                "--metadata.uri"
+            } else {
+                "ECS_EXPORTER_METADATA_URI"
+            };
+            return Err(ConfigError::InvalidUri {
+                uri: u,
+                from,
+                reason:
+                    "empty; give the endpoint's http:// URI, or leave it unset to use ECS_CONTAINER_METADATA_URI_V4"
+                        .into(),
+            });
+        }
         return Ok(Some((validate_uri(&u, "--metadata.uri")?, UriSource::Flag)));
     }
     if let Some(u) = env_nonempty("ECS_CONTAINER_METADATA_URI_V4") {
@@ -562,13 +603,18 @@ fn base(
         listen_address: web.listen_address,
         telemetry_path: web.telemetry_path,
         max_connections: web.max_connections as usize,
+        shutdown_timeout: web.shutdown_timeout,
+        disable_exporter_metrics: web.disable_exporter_metrics,
         web_config_file: web.web_config_file.filter(|p| !p.as_os_str().is_empty()),
         metadata_uri,
         uri_source,
         metadata_timeout: metadata.metadata_timeout,
         cache_ttl: metadata.cache_ttl,
         max_body_bytes: metadata.max_body_bytes,
-        filter: containers.filter(),
+        filter: Filter {
+            task_tags: metadata.task_tags.as_deref().filter(|v| !v.trim().is_empty()).map(Allow::parse),
+            ..containers.filter()
+        },
         host: None,
         statsd: statsd.config()?,
     })

@@ -15,10 +15,7 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // One line: clap's first line, without its own "error: " prefix.
-            let msg = e.to_string();
-            let line = msg.lines().next().unwrap_or("invalid arguments");
-            eprintln!("ecs-exporter: {}", line.trim_start_matches("error: "));
+            eprintln!("ecs-exporter: {}", one_line(&e));
             return ExitCode::from(2);
         }
     };
@@ -30,6 +27,41 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A clap error as one line: its first line without clap's `error: `, the accepted values when
+/// clap lists them, and the environment variable's name when the bad value came from one.
+fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let msg = e.to_string();
+    let mut line = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
+    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+        if !line.contains("possible values") {
+            line.push_str(&format!(" (accepted: {})", valid.join(", ")));
+        }
+    }
+    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+        let flag = arg.split_whitespace().next().unwrap_or("");
+        let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        if let Some(var) = env_of(flag).filter(|v| !on_command_line && std::env::var_os(v).is_some()) {
+            line = format!("{var}: {line}");
+        }
+    }
+    line
+}
+
+/// The environment variable of a long flag (`--log.level` → `ECS_EXPORTER_LOG_LEVEL`).
+fn env_of(flag: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let long = flag.strip_prefix("--")?;
+    let cmd = Cli::command();
+    let env = std::iter::once(&cmd)
+        .chain(cmd.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned());
+    env
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -41,6 +41,17 @@ impl Scrape {
     }
 }
 
+/// What the status page shows of the upstream reads.
+#[derive(Debug)]
+pub enum LastRead {
+    /// A read is in flight.
+    InFlight,
+    /// No read yet.
+    None,
+    /// The last read.
+    Done(Arc<Upstream>),
+}
+
 /// The exporter core: the source, the filter and the shared upstream state.
 #[derive(Debug)]
 pub struct Exporter {
@@ -51,17 +62,36 @@ pub struct Exporter {
     last: Mutex<Option<Arc<Upstream>>>,
     /// The StatsD push's counters, shown with the exporter's own series when it runs.
     pub push_stats: Option<Arc<PushStats>>,
+    /// Whether the exporter's own series (but `ecs_exporter_up`) are shown
+    /// (`--web.disable-exporter-metrics` turns them off).
+    pub exporter_metrics: bool,
 }
 
 impl Exporter {
     /// An exporter reading `source` with the given bounds.
     pub fn new(source: Source, filter: Filter, timeout: Duration, cache_ttl: Duration) -> Self {
-        Exporter { source, filter, timeout, cache_ttl, last: Mutex::new(None), push_stats: None }
+        Exporter {
+            source,
+            filter,
+            timeout,
+            cache_ttl,
+            last: Mutex::new(None),
+            push_stats: None,
+            exporter_metrics: true,
+        }
     }
 
     /// The source.
     pub fn source(&self) -> &Source {
         &self.source
+    }
+
+    /// The last upstream read, for the status page.
+    pub fn last_read(&self) -> LastRead {
+        match self.last.try_lock() {
+            Err(_) => LastRead::InFlight,
+            Ok(l) => l.clone().map_or(LastRead::None, LastRead::Done),
+        }
     }
 
     /// The upstream deadline for a scrape whose scraper announced `scrape_timeout`: the
@@ -92,6 +122,9 @@ impl Exporter {
             }
         };
         snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(container_errors.is_some())));
+        if !self.exporter_metrics {
+            return Scrape { upstream, own: snap };
+        }
         snap.push(Family::ExporterScrapeDuration, vec![], Value::F64(started.elapsed().as_secs_f64()));
         for counters in self.source.counters() {
             for (path, outcome, n) in counters.each() {
@@ -104,6 +137,9 @@ impl Exporter {
         }
         if let Some(n) = container_errors {
             snap.push(Family::ExporterContainerErrors, vec![], Value::U64(n));
+        }
+        if let Some(n) = self.source.tag_errors() {
+            snap.push(Family::ExporterTaskTagErrors, vec![], Value::U64(n));
         }
         snap.push(
             Family::ExporterBuildInfo,

@@ -32,8 +32,8 @@ use tokio::sync::Semaphore;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for in-flight requests.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for in-flight requests by default (`--web.shutdown-timeout`).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What the request handler needs.
 #[derive(Debug)]
@@ -48,6 +48,10 @@ pub struct State {
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// Size of the last body, to size the next buffer.
     last_size: AtomicUsize,
+    /// Serving a built-in simulation (`--demo`), for the status page.
+    pub demo: bool,
+    /// When the server started.
+    pub started: std::time::Instant,
 }
 
 impl State {
@@ -55,6 +59,8 @@ impl State {
     pub fn new(exporter: Exporter, telemetry_path: String) -> Self {
         State {
             exporter: std::sync::Arc::new(exporter),
+            demo: false,
+            started: std::time::Instant::now(),
             telemetry_path,
             auth: None,
             headers: Vec::new(),
@@ -88,18 +94,29 @@ impl Tls {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The listen address could not be resolved or bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}{hint}")]
     Bind {
         /// The address as given.
         addr: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`, so that the cause is printed once).
+        cause: std::io::Error,
+        /// What to do about it, when known (with its leading separator).
+        hint: &'static str,
     },
 }
 
 /// Bind `addr` (`:PORT` means every interface, IPv6 and IPv4 where available).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    let err = |source| ServerError::Bind { addr: addr.to_owned(), source };
+    let err = |cause: std::io::Error| {
+        let hint = if !addr.contains(':') && addr.parse::<u16>().is_ok() {
+            "; to listen on a port, write it with a colon: --web.listen-address :PORT"
+        } else if cause.kind() == std::io::ErrorKind::AddrInUse {
+            "; another process listens there (another exporter?); pick another port"
+        } else {
+            ""
+        };
+        ServerError::Bind { addr: addr.to_owned(), cause, hint }
+    };
     if let Some(port) = addr.strip_prefix(':') {
         let port: u16 =
             port.parse().map_err(|_| err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "invalid port")))?;
@@ -112,16 +129,21 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
 }
 
 /// Serve `state` on `listener` (with TLS when `tls` is set) until `shutdown` completes, then
-/// stop accepting, let in-flight requests finish (up to [`SHUTDOWN_GRACE`]) and return.
+/// stop accepting, close the connections that have no request in flight (idle keep-alive ones,
+/// and those still sending their headers), let in-flight requests finish for up to `grace`,
+/// and return.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
     max_connections: usize,
     tls: Option<Tls>,
+    grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Set at shutdown: connections with no request in flight then close at once.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
     tokio::pin!(shutdown);
@@ -148,12 +170,37 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| handle(req, st.clone()));
+            let busy = Arc::new(AtomicUsize::new(0));
+            let in_handler = busy.clone();
+            let svc = service_fn(move |req| {
+                let st = st.clone();
+                let guard = Busy::enter(&in_handler);
+                async move {
+                    let r = handle(req, st).await;
+                    drop(guard);
+                    r
+                }
+            });
+            // Completes at shutdown when no request of this connection is being handled (idle
+            // keep-alive, or still sending its headers): the connection is then dropped.
+            let idle_at_stop = async move {
+                let _ = stop.wait_for(|s| *s).await;
+                if busy.load(Ordering::Acquire) > 0 {
+                    std::future::pending::<()>().await;
+                }
+            };
             let result = match tls {
                 #[cfg(feature = "tls")]
                 Some(t) => match tokio::time::timeout(HEADER_READ_TIMEOUT, t.acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => watcher.watch(builder.serve_connection(TokioIo::new(s), svc)).await,
+                    Ok(Ok(s)) => {
+                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(s), svc));
+                        tokio::select! {
+                            r = conn => r,
+                            _ = idle_at_stop => Ok(()),
+                        }
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         Ok(())
@@ -165,7 +212,13 @@ pub async fn serve(
                 },
                 #[cfg(not(feature = "tls"))]
                 Some(_) => Ok(()),
-                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await,
+                None => {
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                    tokio::select! {
+                        r = conn => r,
+                        _ = idle_at_stop => Ok(()),
+                    }
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -174,9 +227,26 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tracing::info!("shutting down: no longer accepting, finishing in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests did not finish in time");
+    let _ = stop_tx.send(true);
+    tracing::info!("shutting down: no longer accepting, closing idle connections, finishing in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace = ?grace, "in-flight requests did not finish in time");
+    }
+}
+
+/// Counts a request being handled while it lives.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(n: &Arc<AtomicUsize>) -> Busy {
+        n.fetch_add(1, Ordering::AcqRel);
+        Busy(n.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -211,7 +281,11 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<F
     } else if path == "/health" || path == "/-/healthy" {
         text(StatusCode::OK, "ok\n")
     } else if path == "/" {
-        landing(&st.telemetry_path)
+        landing(&st)
+    } else if path == "/docs/metrics" {
+        let mut r = Response::new(Full::new(Bytes::from(crate::docs::metrics_markdown())));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/markdown; charset=utf-8"));
+        r
     } else {
         text(StatusCode::NOT_FOUND, "not found\n")
     };
@@ -283,21 +357,62 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-fn landing(path: &str) -> Response<Full<Bytes>> {
-    let mut esc = String::new();
-    for c in path.chars() {
+/// HTML-escape `s`.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
         match c {
-            '<' => esc.push_str("&lt;"),
-            '>' => esc.push_str("&gt;"),
-            '&' => esc.push_str("&amp;"),
-            '"' => esc.push_str("&quot;"),
-            c => esc.push(c),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
         }
     }
+    out
+}
+
+/// The status page: mode, upstream, the last read, links. Tiny, no scripts.
+fn landing(st: &State) -> Response<Full<Bytes>> {
+    let src = st.exporter.source();
+    let mode = if st.demo { format!("{} (demo: a built-in simulation)", src.mode()) } else { src.mode().to_owned() };
+    let last = match st.exporter.last_read() {
+        crate::scrape::LastRead::InFlight => "a read is in flight".to_owned(),
+        crate::scrape::LastRead::None => "none yet (the first scrape reads it)".to_owned(),
+        crate::scrape::LastRead::Done(u) => {
+            let ago = u.at.elapsed().as_secs_f64();
+            match &u.result {
+                Ok((snap, errors)) => format!(
+                    "ok, {ago:.1} s ago: {} series{}",
+                    snap.series.len(),
+                    if *errors > 0 { format!(", {errors} entries could not be used") } else { String::new() }
+                ),
+                Err(e) => {
+                    format!("failed, {ago:.1} s ago: {e}{}", e.hint.map(|h| format!(" ({h})")).unwrap_or_default())
+                }
+            }
+        }
+    };
+    let path = esc(&st.telemetry_path);
     let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ECS Exporter</title></head>\n<body><h1>ECS Exporter</h1>\n<p>Prometheus exporter for Amazon ECS tasks, version {} ({}).</p>\n<ul><li><a href=\"{esc}\">Metrics</a></li><li><a href=\"/health\">Health</a></li></ul>\n</body></html>\n",
-        env!("CARGO_PKG_VERSION"),
-        crate::config::REVISION,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ECS Exporter</title>\n\
+<style>body{{font-family:sans-serif;max-width:46em;margin:2em auto;padding:0 1em}}th{{text-align:left;padding-right:1em;vertical-align:top}}</style></head>\n\
+<body><h1>ECS Exporter</h1>\n<table>\n\
+<tr><th>Version</th><td>{version} ({revision})</td></tr>\n\
+<tr><th>Mode</th><td id=\"mode\">{mode}</td></tr>\n\
+<tr><th>Upstream</th><td id=\"upstream\">{upstream}</td></tr>\n\
+<tr><th>Last read</th><td id=\"last-read\">{last}</td></tr>\n\
+<tr><th>Up for</th><td>{up:.0} s</td></tr>\n</table>\n\
+<ul><li><a href=\"{path}\">Metrics</a> (Prometheus text; OpenMetrics when asked)</li>\n\
+<li><a href=\"/health\">Health</a></li>\n\
+<li><a href=\"/docs/metrics\">Metric reference</a> (every family, its labels and source)</li></ul>\n</body></html>\n",
+        version = env!("CARGO_PKG_VERSION"),
+        revision = esc(crate::config::REVISION),
+        mode = esc(&mode),
+        upstream = esc(&src.describe()),
+        last = esc(&last),
+        up = st.started.elapsed().as_secs_f64(),
     );
     let mut r = Response::new(Full::new(Bytes::from(html)));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

@@ -78,6 +78,21 @@ const CASES: &[(&str, Input, bool)] = &[
     ("vector-cpu", Input::StatsOnly("vector/parser.rs__parse_cpu_metrics.json"), false),
 ];
 
+/// Cases read with every opt-in series on (`--metadata.task-tags '*' --container.labels '*'
+/// --container.per-cpu`).
+const OPT_IN: &[(&str, Input)] = &[
+    ("opt-in-aws-docs-v4-task-with-tags", Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_with_tags.json")),
+    (
+        "opt-in-aws-docs-v4-task-with-tags-error",
+        Input::TaskOnly("aws-docs/task-metadata-endpoint-v4__task_with_tags_error.json"),
+    ),
+    ("opt-in-datadog-task-with-tags", Input::TaskOnly("datadog-agent/v3or4/task_with_tags.json")),
+    (
+        "opt-in-ecs_exporter-fargate",
+        Input::Pair("ecs_exporter/fargate_task_metadata.json", "ecs_exporter/fargate_task_stats.json"),
+    ),
+];
+
 fn bodies(input: &Input) -> (Vec<u8>, Vec<u8>) {
     match input {
         Input::Pair(t, s) => (read(t), read(s)),
@@ -105,9 +120,14 @@ fn golden_metrics_for_every_capture() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
-    for (name, input, internal) in CASES {
+    let all = || Some(ecs_exporter::collect::Allow::All);
+    let opt_in = Filter { task_tags: all(), container_labels: all(), per_cpu: true, ..Filter::default() };
+    let cases = CASES
+        .iter()
+        .map(|(n, i, internal)| (*n, i, Filter { include_internal: *internal, ..Filter::default() }))
+        .chain(OPT_IN.iter().map(|(n, i)| (*n, i, opt_in.clone())));
+    for (name, input, filter) in cases {
         let (task, stats) = bodies(input);
-        let filter = Filter { include_internal: *internal, ..Filter::default() };
         let (snap, report) = pipeline(&task, &stats, &filter);
         let mut got = text(&snap, Format::Text);
         if !report.container_errors.is_empty() {

@@ -1,7 +1,7 @@
 //! Per-container series: identity, status, limits from `/task`, and resource usage from the
 //! container's `/task/stats` entry (CPU, memory, pids, block I/O), each by a table of rules.
 
-use super::{mib_to_bytes, Scope};
+use super::{mib_to_bytes, Filter, Scope};
 use crate::metrics::{Family, CONTAINER_STATUSES, HEALTH_STATUSES};
 use crate::parse::lenient::{Num, Objects};
 use crate::parse::tmds::{BlkioEntry, CgroupMemory, Container, Stats};
@@ -16,6 +16,7 @@ pub(super) fn series(
     name: &LabelValue,
     task_memory_limit: Option<u64>,
     scope: &Scope,
+    filter: &Filter,
     out: &mut Snapshot,
 ) {
     let with = |more: usize| {
@@ -28,6 +29,11 @@ pub(super) fn series(
     let mut info = with(3);
     info.extend([("container_id", s(&c.docker_id)), ("image", s(&c.image)), ("image_id", s(&c.image_id))]);
     out.push(Family::ContainerInfo, info, Value::U64(1));
+    if let (Some(allow), Some(labels)) = (&filter.container_labels, c.labels.get()) {
+        let mut l = with(labels.len());
+        l.extend(super::key_labels(labels, allow, "label_"));
+        out.push(Family::ContainerLabels, l, Value::U64(1));
+    }
     if let Some(status) = c.known_status.get().filter(|v| !v.is_empty()) {
         state_set(Family::ContainerStatus, CONTAINER_STATUSES, status, &with, out);
     }
@@ -62,6 +68,16 @@ pub(super) fn series(
         for (family, rule) in STATS_RULES {
             if let Some(v) = rule(&view) {
                 out.push(*family, cn(), v);
+            }
+        }
+        if filter.per_cpu && !view.windows {
+            let per_cpu = view.usage().map(|u| u.percpu_usage.items()).unwrap_or_default();
+            for (i, ns) in per_cpu.iter().enumerate() {
+                if let Some(ns) = ns.as_u64() {
+                    let mut l = with(1);
+                    l.push(("cpu", Arc::from(i.to_string())));
+                    out.push(Family::ContainerPerCpu, l, Value::Nanos(i128::from(ns)));
+                }
             }
         }
     }

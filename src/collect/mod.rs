@@ -13,7 +13,7 @@ use crate::timefmt::parse_rfc3339_nanos;
 use regex_lite::Regex;
 use std::sync::Arc;
 
-/// Which containers to export.
+/// Which containers to export, and the opt-in series.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// Keep only containers whose name matches (when set).
@@ -22,6 +22,88 @@ pub struct Filter {
     pub exclude: Option<Regex>,
     /// Also export containers whose `Type` is not `NORMAL` (the pause container).
     pub include_internal: bool,
+    /// `ecs_task_tags`: which task tags (`--metadata.task-tags`).
+    pub task_tags: Option<Allow>,
+    /// `ecs_container_labels`: which Docker labels (`--container.labels`).
+    pub container_labels: Option<Allow>,
+    /// `ecs_container_per_cpu_usage_seconds_total` (`--container.per-cpu`).
+    pub per_cpu: bool,
+}
+
+/// An allowlist of keys: `*`, or exact keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allow {
+    /// Every key.
+    All,
+    /// These keys.
+    Keys(Vec<String>),
+}
+
+impl Allow {
+    /// Parse `KEY,...` or `*`.
+    pub fn parse(s: &str) -> Allow {
+        let keys: Vec<String> = s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+        if keys.iter().any(|k| k == "*") {
+            Allow::All
+        } else {
+            Allow::Keys(keys)
+        }
+    }
+
+    /// Whether `key` is allowed.
+    pub fn allows(&self, key: &str) -> bool {
+        match self {
+            Allow::All => true,
+            Allow::Keys(k) => k.iter().any(|x| x == key),
+        }
+    }
+}
+
+/// Label names made from keys (`tag_team`), interned: each distinct name is allocated once for
+/// the life of the process (they come from an allowlist or a task's tags: a handful).
+fn intern(name: String) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let Ok(mut guard) = NAMES.lock() else { return "invalid_label" };
+    let set = guard.get_or_insert_with(HashSet::new);
+    if let Some(n) = set.get(name.as_str()) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
+/// `prefix` + `key` sanitised to `[a-zA-Z0-9_]` (others become `_`).
+fn label_name(prefix: &str, key: &str) -> String {
+    let mut n = String::with_capacity(prefix.len() + key.len());
+    n.push_str(prefix);
+    n.extend(key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
+    n
+}
+
+/// The labels of a `*_tags`/`*_labels` series from a key → value map: allowed keys with a
+/// non-empty value, sanitised, the first key in byte order winning a collision.
+pub(crate) fn key_labels(
+    map: &std::collections::BTreeMap<String, crate::parse::lenient::Str>,
+    allow: &Allow,
+    prefix: &str,
+) -> Vec<(&'static str, LabelValue)> {
+    let mut out: Vec<(&'static str, LabelValue)> = Vec::new();
+    for (k, v) in map {
+        let Some(v) = v.get().filter(|v| !v.is_empty()) else { continue };
+        if !allow.allows(k) {
+            continue;
+        }
+        let name = label_name(prefix, k);
+        if out.iter().any(|(n, _)| *n == name) {
+            tracing::debug!(key = %k, label = %name, "label name collision: the first key wins");
+            continue;
+        }
+        out.push((intern(name), Arc::from(v)));
+    }
+    out
 }
 
 impl Filter {
@@ -82,6 +164,11 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
     let mut report = Report::default();
     if !task.standalone {
         task_series(task, scope, out);
+        if let (Some(allow), Some(tags)) = (&filter.task_tags, task.task_tags.get()) {
+            let mut l = scope.labels(tags.len());
+            l.extend(key_labels(tags, allow, "tag_"));
+            out.push(Family::TaskTags, l, Value::U64(1));
+        }
     }
     let task_memory_limit = task.limits.get().and_then(|l| mib_to_bytes(l.memory));
 
@@ -120,7 +207,7 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
             .and_then(|r| r.as_ref().ok())
             .and_then(|o| o.as_ref())
             .filter(|s| is_sample(s));
-        container::series(c, st, &name, task_memory_limit, scope, out);
+        container::series(c, st, &name, task_memory_limit, scope, filter, out);
         exported.push((name, st));
     }
     network::series(task, stats, &exported, scope, out);
@@ -140,6 +227,8 @@ fn task_series(task: &Task, scope: &Scope, out: &mut Snapshot) {
             ("availability_zone", l(&task.availability_zone)),
             ("desired_status", l(&task.desired_status)),
             ("known_status", l(&task.known_status)),
+            ("service_name", l(&task.service_name)),
+            ("task_id", Arc::from(task.task_arn.or_empty().rsplit('/').next().unwrap_or(""))),
         ],
         Value::U64(1),
     );

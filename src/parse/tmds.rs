@@ -26,6 +26,13 @@ lenient_struct! {
         "PullStartedAt" => pull_started_at: Str,
         "PullStoppedAt" => pull_stopped_at: Str,
         "EphemeralStorageMetrics" => ephemeral_storage_metrics: Obj<EphemeralStorage>,
+        /// Agent 1.63.1 and later, for tasks of a service.
+        "ServiceName" => service_name: Str,
+        /// `/taskWithTags` only.
+        "TaskTags" => task_tags: Obj<BTreeMap<String, Str>>,
+        /// `/taskWithTags`: what the agent could not fetch (the tags, when the task role lacks
+        /// `ecs:ListTagsForResource`).
+        "Errors" => errors: Objects<MetadataError>,
         /// Kept raw, so each container is parsed on its own (a number out of range in one
         /// fails that one only).
         "Containers" => containers: List<Box<RawValue>>,
@@ -86,6 +93,8 @@ lenient_struct! {
         "Limits" => limits: Obj<Limits>,
         "Health" => health: Obj<Health>,
         "Networks" => networks: Objects<Network>,
+        /// Docker labels.
+        "Labels" => labels: Obj<BTreeMap<String, Str>>,
     }
     extra {
         /// The hard CPU limit in vCPUs (Docker's `--cpus` or CFS quota), known in host mode
@@ -214,11 +223,23 @@ lenient_struct! {
 }
 
 lenient_struct! {
+    /// One entry of `Errors` in `/taskWithTags`.
+    pub struct MetadataError {
+        "ErrorField" => field: Str,
+        "ErrorCode" => code: Str,
+        "ErrorMessage" => message: Str,
+        "StatusCode" => status: Num,
+    }
+}
+
+lenient_struct! {
     /// `cpu_stats.cpu_usage`: nanoseconds on Linux, 100 ns units on Windows.
     pub struct CpuUsage {
         "total_usage" => total_usage: Num,
         "usage_in_kernelmode" => usage_in_kernelmode: Num,
         "usage_in_usermode" => usage_in_usermode: Num,
+        /// cgroup v1 only.
+        "percpu_usage" => percpu_usage: List<Num>,
     }
 }
 

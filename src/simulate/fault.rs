@@ -3,7 +3,7 @@
 //! any size cap, and containers that come and go between `/task` and `/task/stats`.
 //!
 //! Set with `ecs-exporter simulate --fault MODE` or at run time with
-//! `GET /_sim/fault?mode=MODE[&delay_ms=N][&size_mb=N][&path=task|stats]`; `mode=none` clears.
+//! `GET /_sim/fault?mode=MODE[&delay_ms=N][&size_mb=N][&path=task|stats|tags]`; `mode=none` clears.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -23,6 +23,8 @@ pub enum FaultKind {
     Status500,
     /// HTTP 429 with the agent's throttle text.
     Status429,
+    /// HTTP 403 with an access-denied JSON error (as for tags the task role may not read).
+    Status403,
     /// Send the headers and part of the body, then reset the connection.
     Reset,
     /// A 200 whose body is HTML, not JSON.
@@ -44,7 +46,7 @@ pub struct Fault {
     pub delay: Duration,
     /// Body size for [`FaultKind::Huge`], in bytes.
     pub size: u64,
-    /// Only this path suffers (`None`: both `/task` and `/task/stats`).
+    /// Only this path suffers (`None`: `/task`, `/task/stats` and `/taskWithTags`).
     pub only: Option<super::Route>,
 }
 
@@ -68,6 +70,7 @@ impl Fault {
                     f.only = match v {
                         "task" => Some(super::Route::Task),
                         "stats" => Some(super::Route::TaskStats),
+                        "tags" => Some(super::Route::TaskWithTags),
                         "" | "all" => None,
                         _ => return Err(format!("bad path {v:?}")),
                     }

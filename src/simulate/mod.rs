@@ -192,6 +192,10 @@ impl Endpoint {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Bytes::from_static(b"\"V4 task metadata handler: unable to get task stats\""),
             ),
+            FaultKind::Status403 => json(
+                StatusCode::FORBIDDEN,
+                Bytes::from_static(b"{\"Code\": \"AccessDeniedException\", \"Message\": \"not authorized to perform: ecs:ListTagsForResource\"}"),
+            ),
             FaultKind::Status429 => {
                 plain(StatusCode::TOO_MANY_REQUESTS, Bytes::from_static(b"You have reached maximum request limit."))
             }

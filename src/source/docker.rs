@@ -246,6 +246,7 @@ pub fn container(name: &str, s: &Summary, inspected: Option<&Inspect>, network_m
         ),
         networks: Objects(Some(vec![Network { network_mode: Str(Some(network_mode.to_owned())) }])),
         cpu_limit_vcpus: inspected.and_then(Inspect::cpu_limit_vcpus),
+        labels: s.labels.clone(),
         ..Container::default()
     }
 }

@@ -130,6 +130,24 @@ impl Source {
         }
     }
 
+    /// The mode, for the status page: `sidecar`, or `host (ec2)` and so on.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Source::Sidecar(_) => "sidecar",
+            Source::Managed(_) => "host (managed-daemon, experimental)",
+            Source::Ec2(_) => "host (ec2)",
+            Source::Docker(_) => "host (docker)",
+        }
+    }
+
+    /// Failed reads of the task's tags, when the source reads them.
+    pub fn tag_errors(&self) -> Option<u64> {
+        match self {
+            Source::Sidecar(s) if s.reads_tags() => Some(s.tag_errors.load(std::sync::atomic::Ordering::Relaxed)),
+            _ => None,
+        }
+    }
+
     /// The main upstream, for log lines.
     pub fn describe(&self) -> String {
         match self {

@@ -92,17 +92,22 @@ def main():
     cfg.write('{ port: %d, address: "127.0.0.1", mgmt_port: %d, mgmt_address: "127.0.0.1", '
               'flushInterval: 3600000, backends: [], deleteIdleStats: false }\n' % (udp, mport))
     cfg.close()
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     daemon = subprocess.Popen(["node", os.path.join(statsd_dir, "node_modules/statsd/stats.js"), cfg.name],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=log, stderr=subprocess.STDOUT)
     exp = None
     failures = []
     try:
         for _ in range(100):
+            if daemon.poll() is not None:
+                raise SystemExit("FAIL: statsd exited: " + open(log.name).read())
             try:
-                mgmt(mport, "health")
+                socket.create_connection(("127.0.0.1", mport), timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            raise SystemExit("FAIL: statsd's management port never answered: " + open(log.name).read())
         exp = subprocess.Popen([binary, "--demo", "--web.listen-address", f"127.0.0.1:{web}",
                                 "--statsd.address", f"127.0.0.1:{udp}", "--statsd.format", "statsd",
                                 "--statsd.interval", "1s", "--metadata.cache-ttl", "900ms"],
@@ -171,6 +176,7 @@ def main():
         daemon.terminate()
         daemon.wait(timeout=10)
         os.unlink(cfg.name)
+        os.unlink(log.name)
     for f in failures:
         print("FAIL: " + f)
     return 1 if failures else 0
