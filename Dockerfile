@@ -1,26 +1,25 @@
-# syntax=docker/dockerfile:1
-#
-# ecs-exporter container image: a static musl binary in an empty (scratch) image.
+# ecs-exporter container image: a static binary in an empty (scratch) image.
 #
 #   docker build -t ecs-exporter:latest .
 #   docker run --rm -p 9779:9779 ecs-exporter:latest --demo
 #
-# The default image is the smallest build (about 2 MiB). For TLS and basic authentication
-# (--web.config.file) build the variant with the `tls` feature (about 3.2 MiB):
-#   docker build --build-arg FEATURES=tls -t ecs-exporter:latest-tls .
+# The default build has TLS and basic authentication (--web.config.file). The smallest build
+# leaves them out:  docker build --build-arg CARGO_ARGS=--no-default-features .
 #
-# The build stage compiles for <arch>-unknown-linux-musl of the platform being built
-# (linux/amd64 -> x86_64, linux/arm64 -> aarch64, e.g. for Graviton on Fargate):
-#   docker buildx build --platform linux/amd64,linux/arm64 -t REPO/ecs-exporter:TAG .
-# The final image has no shell, libc or CA bundle; it needs none (the task metadata endpoint
-# is plain HTTP on a link-local address). The container health check runs the binary itself.
-#
-# Note: no Docker engine was available where this file was written, so it has been checked by
-# reading only; build it once before relying on it.
+# Where the binary comes from (BuildKit builds only the stage the final image uses):
+#   BINARY_STAGE=build     (default) compile it here, for <arch>-unknown-linux-musl of the
+#                          platform being built (linux/amd64 -> x86_64, linux/arm64 -> aarch64):
+#                          docker buildx build --platform linux/amd64,linux/arm64 -t REPO/ecs-exporter:TAG .
+#   BINARY_STAGE=prebuilt  copy a static binary built outside, from dist/<TARGETARCH>/ecs-exporter
+#                          (dist/amd64/..., dist/arm64/...): no Rust toolchain or registry needed,
+#                          which is how CI builds and runs the image offline (.ci/run).
+# The final image has no shell, libc or CA bundle; it needs none (the task metadata endpoint is
+# plain HTTP on a link-local address). The container health check runs the binary itself.
+ARG BINARY_STAGE=build
 
 FROM rust:1-bookworm AS build
 
-# musl-gcc, for any C code a dependency might build (the binary itself is pure Rust).
+# musl-gcc, for the C code of `ring` (TLS).
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
@@ -41,26 +40,34 @@ COPY . .
 #   docker build --build-arg ECS_EXPORTER_GIT_REVISION="$(git rev-parse --short=12 HEAD)" .
 ARG ECS_EXPORTER_GIT_REVISION=unknown
 ENV ECS_EXPORTER_GIT_REVISION=${ECS_EXPORTER_GIT_REVISION}
-# Cargo features: "" (smallest), "web-config" (basic auth), "tls" (TLS and basic auth).
-ARG FEATURES=""
+# Extra cargo arguments, e.g. --no-default-features (the smallest build, no TLS).
+ARG CARGO_ARGS=""
 
 # Cache mounts keep the crates.io downloads and the target directory between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     target="$(cat /rust-target)" \
- && cargo build --release --locked --target "$target" --features "$FEATURES" \
+ && cargo build --release --locked --target "$target" $CARGO_ARGS \
  && cp "target/$target/release/ecs-exporter" /ecs-exporter
+
+FROM scratch AS prebuilt
+ARG TARGETARCH
+COPY dist/${TARGETARCH}/ecs-exporter /ecs-exporter
+
+FROM ${BINARY_STAGE} AS binary
 
 FROM scratch
 
-COPY --from=build /ecs-exporter /ecs-exporter
+COPY --from=binary /ecs-exporter /ecs-exporter
 
 # nobody:nogroup; the exporter needs no privileges and writes no files.
 USER 65534:65534
 EXPOSE 9779
 
-# No shell or curl in the image: the binary checks http://127.0.0.1:9779/health itself and
-# exits 0 when healthy, 1 otherwise.
+# No shell or curl in the image: the binary checks its own /health and exits 0 when healthy, 1
+# otherwise. It finds the port the exporter really listens on from the exporter's command line
+# (PID 1 of the container: --web.listen-address, else ECS_EXPORTER_WEB_LISTEN_ADDRESS, else
+# 9779), and uses https when the web config turns TLS on.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
     CMD ["/ecs-exporter", "healthcheck"]
 

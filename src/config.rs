@@ -657,17 +657,71 @@ impl HostArgs {
 }
 
 impl HealthcheckArgs {
-    /// The URL to check: `--url`, else `/health` on the exporter's configured listen address
-    /// (`ECS_EXPORTER_WEB_LISTEN_ADDRESS`, wildcard hosts meaning loopback), else port 9779.
+    /// The URL to check: `--url`; else `/health` where the exporter really listens: the
+    /// `--web.listen-address` on the command line of PID 1 when that is the exporter (as in its
+    /// container, where the health check runs beside it), else `ECS_EXPORTER_WEB_LISTEN_ADDRESS`,
+    /// else port 9779 (wildcard hosts meaning loopback); `https://` when the web config turns
+    /// TLS on.
     pub fn resolved_url(&self) -> String {
         if let Some(u) = self.url.as_ref().filter(|u| !u.trim().is_empty()) {
             return u.clone();
         }
-        health_url_for(env_nonempty("ECS_EXPORTER_WEB_LISTEN_ADDRESS").as_deref().unwrap_or(":9779"))
+        let pid1: Vec<String> = std::fs::read("/proc/1/cmdline")
+            .map(|b| {
+                b.split(|c| *c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        health_url_from(
+            &pid1,
+            env_nonempty("ECS_EXPORTER_WEB_LISTEN_ADDRESS").as_deref(),
+            env_nonempty("ECS_EXPORTER_WEB_CONFIG_FILE").as_deref(),
+            |p| std::fs::read_to_string(p).ok(),
+        )
     }
 }
 
-/// `/health` URL of an exporter listening on `listen` (`:PORT`, `HOST:PORT`, `[V6]:PORT`).
+/// The health URL of an exporter started with `args` (its whole command line, or nothing when
+/// it is not the exporter), the environment's listen address and web config file; `read`
+/// reads the web config.
+pub fn health_url_from(
+    args: &[String],
+    env_listen: Option<&str>,
+    env_web_config: Option<&str>,
+    read: impl Fn(&std::path::Path) -> Option<String>,
+) -> String {
+    let is_exporter = args.first().is_some_and(|a| a.rsplit('/').next() == Some("ecs-exporter"));
+    let flag = |name: &str| -> Option<String> {
+        if !is_exporter {
+            return None;
+        }
+        let mut it = args.iter().skip(1);
+        let mut found = None;
+        while let Some(a) = it.next() {
+            if a == name {
+                found = it.next().cloned();
+            } else if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                found = Some(v.to_owned());
+            }
+        }
+        found
+    };
+    let listen = flag("--web.listen-address").or(env_listen.map(str::to_owned)).unwrap_or_else(|| ":9779".into());
+    let web_config = flag("--web.config.file").or(env_web_config.map(str::to_owned)).filter(|p| !p.is_empty());
+    let tls = web_config
+        .and_then(|p| read(std::path::Path::new(&p)))
+        .is_some_and(|c| c.lines().any(|l| l.trim_start().starts_with("tls_server_config:") && !l.starts_with(' ')));
+    let url = health_url_for(&listen);
+    if tls {
+        url.replacen("http://", "https://", 1)
+    } else {
+        url
+    }
+}
+
+/// The `http://` health URL of a listen address.
 pub fn health_url_for(listen: &str) -> String {
     let (host, port) = listen.rsplit_once(':').unwrap_or(("", listen));
     let host = match host {
@@ -768,6 +822,39 @@ mod tests {
 
     #[test]
     fn health_urls() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let none = |_: &std::path::Path| None;
+        // PID 1 is the exporter, started with another port: that port.
+        assert_eq!(
+            health_url_from(&v(&["/ecs-exporter", "--web.listen-address", ":9100"]), None, None, none),
+            "http://127.0.0.1:9100/health"
+        );
+        assert_eq!(
+            health_url_from(
+                &v(&["/ecs-exporter", "host", "--web.listen-address=10.0.0.5:9000"]),
+                Some(":1"),
+                None,
+                none
+            ),
+            "http://10.0.0.5:9000/health"
+        );
+        // The flag wins over the variable; without the flag the variable; else 9779.
+        assert_eq!(
+            health_url_from(&v(&["/ecs-exporter", "--demo"]), Some(":8080"), None, none),
+            "http://127.0.0.1:8080/health"
+        );
+        assert_eq!(
+            health_url_from(&v(&["/bin/sh", "--web.listen-address", ":1"]), None, None, none),
+            "http://127.0.0.1:9779/health"
+        );
+        // A web config with TLS: https.
+        let tls = |_: &std::path::Path| Some("tls_server_config:\n  cert_file: a\n".to_owned());
+        assert_eq!(
+            health_url_from(&v(&["/ecs-exporter", "--web.config.file", "/w.yml"]), None, None, tls),
+            "https://127.0.0.1:9779/health"
+        );
+        let auth = |_: &std::path::Path| Some("basic_auth_users:\n  u: x\n".to_owned());
+        assert_eq!(health_url_from(&v(&["/ecs-exporter"]), None, Some("/w.yml"), auth), "http://127.0.0.1:9779/health");
         assert_eq!(health_url_for(":9779"), "http://127.0.0.1:9779/health");
         assert_eq!(health_url_for("0.0.0.0:8080"), "http://127.0.0.1:8080/health");
         assert_eq!(health_url_for("[::]:8080"), "http://127.0.0.1:8080/health");
