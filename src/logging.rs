@@ -1,5 +1,7 @@
 //! Logging: `tracing` events to standard error as logfmt (`ts=… level=… msg="…" key=value`) or
-//! JSON lines, filtered by `--log.level`.
+//! JSON lines (`{"timestamp":…,"level":…,"message":…,fields…,"target":…}`, written here rather
+//! than by tracing-subscriber's `json` feature, which costs more binary), filtered by
+//! `--log.level`.
 
 use crate::config::{LogFormat, LogLevel};
 use std::fmt::{self, Write as _};
@@ -19,7 +21,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt().with_max_level(max).with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init(),
+        LogFormat::Json => builder.event_format(Json).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
 }
@@ -42,6 +44,81 @@ where
         write_value(&mut w, &v.msg)?;
         writeln!(w, "{}", v.rest)
     }
+}
+
+/// The JSON lines event format: `{"timestamp", "level", "message", fields..., "target"}`.
+struct Json;
+
+impl<S, N> FormatEvent<S, N> for Json
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut v = JsonFields { out: String::new() };
+        event.record(&mut v);
+        w.write_str("{\"timestamp\":")?;
+        json_str(&mut w, &crate::timefmt::format_rfc3339_millis(now))?;
+        write!(w, ",\"level\":\"{}\"", meta.level().as_str())?;
+        w.write_str(&v.out)?;
+        w.write_str(",\"target\":")?;
+        json_str(&mut w, meta.target())?;
+        w.write_str("}\n")
+    }
+}
+
+/// Fields as `,"name":value` in the order recorded (`message` first by tracing's convention).
+struct JsonFields {
+    out: String,
+}
+
+impl JsonFields {
+    fn key(&mut self, field: &Field) {
+        self.out.push(',');
+        let _ = json_str(&mut self.out, field.name());
+        self.out.push(':');
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        let _ = json_str(&mut self.out, value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        let _ = write!(self.out, "{value}");
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        let _ = write!(self.out, "{value}");
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        let _ = write!(self.out, "{value}");
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// A JSON string literal.
+fn json_str(w: &mut impl fmt::Write, v: &str) -> fmt::Result {
+    w.write_char('"')?;
+    for c in v.chars() {
+        match c {
+            '"' => w.write_str("\\\"")?,
+            '\\' => w.write_str("\\\\")?,
+            '\n' => w.write_str("\\n")?,
+            '\r' => w.write_str("\\r")?,
+            '\t' => w.write_str("\\t")?,
+            c if (c as u32) < 0x20 => write!(w, "\\u{:04x}", c as u32)?,
+            c => w.write_char(c)?,
+        }
+    }
+    w.write_char('"')
 }
 
 struct Fields {
@@ -83,4 +160,18 @@ fn write_value(w: &mut impl fmt::Write, v: &str) -> fmt::Result {
         }
     }
     w.write_char('"')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut s = String::new();
+        json_str(&mut s, "a\"b\\c\nd\u{1}").unwrap();
+        assert_eq!(s, r#""a\"b\\c\nd\u0001""#);
+        let v: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, "a\"b\\c\nd\u{1}");
+    }
 }

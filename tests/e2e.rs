@@ -263,6 +263,20 @@ fn json_logs() {
 }
 
 #[test]
+fn healthcheck_of_https_on_a_plain_port_fails() {
+    // A plain HTTP server on the port: no TLS record comes back.
+    let (_sim, exp) = fargate_pair(&[]);
+    let out =
+        Command::new(BIN).args(["healthcheck", "--url", &format!("https://{}/health", exp.addr)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a TLS server"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn healthcheck_subcommand() {
     let exp = exporter(&["--demo"], &[]);
     let url = format!("http://{}/health", exp.addr);

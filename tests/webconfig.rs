@@ -89,7 +89,7 @@ fn tls_with_basic_auth() {
     assert_eq!(curl(&["--cacert", ca, "--resolve", &resolve, &health]).unwrap().0, 200);
     // Plain HTTP to the TLS port gets no HTTP answer.
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/metrics")]), None);
-    // The healthcheck subcommand speaks TLS.
+    // The healthcheck subcommand checks the TLS port: the exporter's TLS stack answers it.
     let hc =
         Command::new(BIN).args(["healthcheck", "--url", &format!("https://127.0.0.1:{port}/health")]).output().unwrap();
     assert_eq!(hc.status.code(), Some(0), "{}", String::from_utf8_lossy(&hc.stderr));

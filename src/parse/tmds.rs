@@ -144,7 +144,7 @@ impl Task {
             .0
             .unwrap_or_default()
             .into_iter()
-            .map(|raw| match serde_json::from_str::<Entry<Container>>(raw.get()) {
+            .map(|raw| match serde_json::from_slice::<Entry<Container>>(raw.get().as_bytes()) {
                 Ok(Entry::Value(c)) => Ok(c),
                 Ok(Entry::Null | Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
                 Err(e) => Err(e.to_string()),
@@ -182,7 +182,8 @@ impl TaskStats {
                 let raw: BTreeMap<String, &RawValue> = serde_json::from_slice(body)?;
                 raw.into_iter()
                     .map(|(id, v)| {
-                        let parsed = serde_json::from_str::<Entry<Stats>>(v.get()).map_err(|e| e.to_string());
+                        let parsed =
+                            serde_json::from_slice::<Entry<Stats>>(v.get().as_bytes()).map_err(|e| e.to_string());
                         (id, parsed.and_then(entry))
                     })
                     .collect()
