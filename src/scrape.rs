@@ -4,11 +4,15 @@
 //! warning naming the URL and the cause.
 
 use crate::collect::{self, Filter, Scope};
+use crate::encode::gzip::Gzip;
 use crate::encode::statsd::PushStats;
+use crate::encode::{self, Format};
 use crate::metrics::Family;
 use crate::snapshot::{LabelValue, Snapshot, Value};
 use crate::source::{Read, Source, SourceError};
+use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -20,6 +24,43 @@ pub struct Upstream {
     /// The series (sorted by family) and the number of entries that could not be used; or the
     /// failure.
     pub result: Result<(Snapshot, usize), SourceError>,
+    /// The series encoded, by format and compression: each made once, by the first scrape that
+    /// asks, and served as it is by the others for the life of the read.
+    encoded: [OnceLock<Bytes>; 4],
+}
+
+impl Upstream {
+    /// A read and its result.
+    pub fn new(at: Instant, result: Result<(Snapshot, usize), SourceError>) -> Self {
+        Upstream { at, result, encoded: Default::default() }
+    }
+
+    /// The tasks' series in `format` (without OpenMetrics' `# EOF`), as one gzip member when
+    /// `gzip` is given; empty when the read failed.
+    pub fn body(&self, format: Format, gzip: Option<&std::sync::Mutex<Gzip>>) -> Bytes {
+        let Ok((snap, _)) = &self.result else { return Bytes::new() };
+        let slot = usize::from(format == Format::OpenMetrics) * 2 + usize::from(gzip.is_some());
+        self.encoded[slot]
+            .get_or_init(|| {
+                let mut plain = Vec::with_capacity(16 * 1024);
+                encode::encode_part(snap, format, &mut plain);
+                match gzip.map(|g| g.lock()) {
+                    Some(Ok(mut g)) => {
+                        let mut z = Vec::with_capacity(plain.len() / 4 + 64);
+                        g.member(&plain, &mut z);
+                        Bytes::from(z)
+                    }
+                    // A poisoned compressor: a fresh one.
+                    Some(Err(_)) => {
+                        let mut z = Vec::with_capacity(plain.len() / 4 + 64);
+                        Gzip::default().member(&plain, &mut z);
+                        Bytes::from(z)
+                    }
+                    None => Bytes::from(plain),
+                }
+            })
+            .clone()
+    }
 }
 
 /// What one scrape exposes: the tasks' series of the upstream read it used, then the exporter's
@@ -162,10 +203,7 @@ impl Exporter {
             Ok(u) => u,
             Err(_) => {
                 tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the timeout", "upstream read failed");
-                Arc::new(Upstream {
-                    at: Instant::now(),
-                    result: Err(crate::source::SourceError::waited(self.source.describe())),
-                })
+                Arc::new(Upstream::new(Instant::now(), Err(crate::source::SourceError::waited(self.source.describe()))))
             }
         }
     }
@@ -202,7 +240,7 @@ impl Exporter {
                 Err(e)
             }
         };
-        Upstream { at: Instant::now(), result }
+        Upstream::new(Instant::now(), result)
     }
 
     /// The series of one read, sorted; one warning when entries could not be used.

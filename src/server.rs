@@ -22,7 +22,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,10 +45,10 @@ pub struct State {
     pub auth: Option<Arc<BasicAuth>>,
     /// Extra response headers from the web config.
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
-    /// Size of the last body, to size the next buffer.
-    last_size: AtomicUsize,
     /// Serving a built-in simulation (`--demo`), for the status page.
     pub demo: bool,
+    /// The reused gzip compressor.
+    pub gzip: std::sync::Mutex<encode::gzip::Gzip>,
     /// When the server started.
     pub started: std::time::Instant,
 }
@@ -60,11 +59,11 @@ impl State {
         State {
             exporter: std::sync::Arc::new(exporter),
             demo: false,
+            gzip: std::sync::Mutex::new(encode::gzip::Gzip::default()),
             started: std::time::Instant::now(),
             telemetry_path,
             auth: None,
             headers: Vec::new(),
-            last_size: AtomicUsize::new(4096),
         }
     }
 }
@@ -311,20 +310,25 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
     let gzip = accepts_gzip(h.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
 
     let scrape = st.exporter.scrape(scrape_timeout).await;
-    let mut body = Vec::with_capacity(st.last_size.load(Ordering::Relaxed) + 1024);
-    encode::encode_parts(&scrape.parts(), format, &mut body);
-    st.last_size.store(body.len(), Ordering::Relaxed);
-
-    let mut resp_gzip = false;
-    if gzip {
-        let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-        if enc.write_all(&body).is_ok() {
-            if let Ok(z) = enc.finish() {
-                body = z;
-                resp_gzip = true;
-            }
-        }
+    // The tasks' part is encoded (and compressed) once per upstream read; the exporter's own
+    // part is fresh on every scrape, and a gzip member of its own.
+    let mut own = Vec::with_capacity(4096);
+    encode::encode_part(&scrape.own, format, &mut own);
+    if format == Format::OpenMetrics {
+        own.extend_from_slice(b"# EOF\n");
     }
+    let task = scrape.upstream.as_deref().map(|u| u.body(format, gzip.then_some(&st.gzip))).unwrap_or_default();
+    let mut body = Vec::with_capacity(task.len() + own.len() + 64);
+    body.extend_from_slice(&task);
+    if gzip {
+        match st.gzip.lock() {
+            Ok(mut g) => g.member(&own, &mut body),
+            Err(_) => encode::gzip::Gzip::default().member(&own, &mut body),
+        }
+    } else {
+        body.extend_from_slice(&own);
+    }
+    let resp_gzip = gzip;
     let mut r = Response::new(Full::new(Bytes::from(body)));
     let hs = r.headers_mut();
     hs.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));

@@ -3,6 +3,7 @@
 //! ([`statsd`]). The two exposition formats write HELP and TYPE once per family, from the metric
 //! table, and share the value and label writers here.
 
+pub mod gzip;
 pub mod openmetrics;
 pub mod statsd;
 pub mod text;
@@ -66,6 +67,15 @@ impl Format {
 /// Write a snapshot (already grouped by family with [`Snapshot::sort`]) in `format`.
 pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
     encode_parts(&[snapshot], format, out);
+}
+
+/// Write the families of one sorted snapshot in `format`, without OpenMetrics' closing `# EOF`:
+/// a part of an exposition.
+pub fn encode_part(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
+    match format {
+        Format::Text => text::encode(snapshot, out),
+        Format::OpenMetrics => openmetrics::encode_families(snapshot, out),
+    }
 }
 
 /// Write several sorted snapshots one after the other as one exposition; no family may appear
