@@ -104,7 +104,8 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
         listen = %local,
         metrics_path = %cfg.telemetry_path,
         upstream = %exporter_upstream,
-        source = ?cfg.uri_source,
+        mode = state.exporter.source().mode(),
+        uri_from = ?cfg.uri_source,
         scheme,
         basic_auth = auth_on,
         "ecs-exporter started"
