@@ -4,7 +4,7 @@
 //! warning naming the URL and the cause.
 
 use crate::collect::{self, Filter, Scope};
-use crate::encode::gzip::Gzip;
+use crate::encode::gzip::{Gzip, Prefix};
 use crate::encode::statsd::PushStats;
 use crate::encode::{self, Format};
 use crate::metrics::Family;
@@ -24,42 +24,33 @@ pub struct Upstream {
     /// The series (sorted by family) and the number of entries that could not be used; or the
     /// failure.
     pub result: Result<(Snapshot, usize), SourceError>,
-    /// The series encoded, by format and compression: each made once, by the first scrape that
-    /// asks, and served as it is by the others for the life of the read.
-    encoded: [OnceLock<Bytes>; 4],
+    /// The series encoded in each format, and compressed: each made once, by the first scrape
+    /// that asks, and served as it is by the others for the life of the read.
+    encoded: [OnceLock<Bytes>; 2],
+    compressed: [OnceLock<Prefix>; 2],
 }
 
 impl Upstream {
     /// A read and its result.
     pub fn new(at: Instant, result: Result<(Snapshot, usize), SourceError>) -> Self {
-        Upstream { at, result, encoded: Default::default() }
+        Upstream { at, result, encoded: Default::default(), compressed: Default::default() }
     }
 
-    /// The tasks' series in `format` (without OpenMetrics' `# EOF`), as one gzip member when
-    /// `gzip` is given; empty when the read failed.
-    pub fn body(&self, format: Format, gzip: Option<&std::sync::Mutex<Gzip>>) -> Bytes {
+    /// The tasks' series in `format` (without OpenMetrics' `# EOF`); empty when the read failed.
+    pub fn body(&self, format: Format) -> Bytes {
         let Ok((snap, _)) = &self.result else { return Bytes::new() };
-        let slot = usize::from(format == Format::OpenMetrics) * 2 + usize::from(gzip.is_some());
-        self.encoded[slot]
+        self.encoded[usize::from(format == Format::OpenMetrics)]
             .get_or_init(|| {
                 let mut plain = Vec::with_capacity(16 * 1024);
                 encode::encode_part(snap, format, &mut plain);
-                match gzip.map(|g| g.lock()) {
-                    Some(Ok(mut g)) => {
-                        let mut z = Vec::with_capacity(plain.len() / 4 + 64);
-                        g.member(&plain, &mut z);
-                        Bytes::from(z)
-                    }
-                    // A poisoned compressor: a fresh one.
-                    Some(Err(_)) => {
-                        let mut z = Vec::with_capacity(plain.len() / 4 + 64);
-                        Gzip::default().member(&plain, &mut z);
-                        Bytes::from(z)
-                    }
-                    None => Bytes::from(plain),
-                }
+                Bytes::from(plain)
             })
             .clone()
+    }
+
+    /// [`Upstream::body`] compressed, to start a gzip body with ([`Gzip::body`]).
+    pub fn gzip_prefix(&self, format: Format, gzip: &mut Gzip) -> &Prefix {
+        self.compressed[usize::from(format == Format::OpenMetrics)].get_or_init(|| gzip.prefix(&self.body(format)))
     }
 }
 

@@ -317,15 +317,25 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
     if format == Format::OpenMetrics {
         own.extend_from_slice(b"# EOF\n");
     }
-    let task = scrape.upstream.as_deref().map(|u| u.body(format, gzip.then_some(&st.gzip))).unwrap_or_default();
-    let mut body = Vec::with_capacity(task.len() + own.len() + 64);
-    body.extend_from_slice(&task);
+    let mut body;
     if gzip {
-        match st.gzip.lock() {
-            Ok(mut g) => g.member(&own, &mut body),
-            Err(_) => encode::gzip::Gzip::default().member(&own, &mut body),
-        }
+        let mut fresh = encode::gzip::Gzip::default();
+        let mut shared = st.gzip.lock();
+        let g = match shared.as_mut() {
+            Ok(g) => &mut **g,
+            Err(_) => &mut fresh,
+        };
+        let empty = encode::gzip::Prefix::default();
+        let prefix = match scrape.upstream.as_deref() {
+            Some(u) if u.result.is_ok() => u.gzip_prefix(format, g),
+            _ => &empty,
+        };
+        body = Vec::with_capacity(prefix.len() + own.len() / 3 + 64);
+        g.body(prefix, &own, &mut body);
     } else {
+        let task = scrape.upstream.as_deref().map(|u| u.body(format)).unwrap_or_default();
+        body = Vec::with_capacity(task.len() + own.len());
+        body.extend_from_slice(&task);
         body.extend_from_slice(&own);
     }
     let resp_gzip = gzip;

@@ -1,9 +1,11 @@
-//! Gzip members written with one reused deflate state: `flate2::write::GzEncoder` allocates
-//! (and frees) its compressor on every body, about 44 page faults and 4 `brk` calls per scrape
-//! here. Members may be concatenated (RFC 1952 §2.2); Prometheus and every gzip reader accept
-//! a body of several, so a cached part and a fresh part are compressed apart.
+//! Gzip with one reused deflate state (`flate2::write::GzEncoder` allocates and frees its
+//! compressor on every body: about 44 page faults and 4 `brk` calls per scrape here), and with
+//! a prefix compressed once: a [`Prefix`] is deflate blocks ended by a sync flush (byte-aligned,
+//! not final), so a body is the gzip header, the cached prefix, the fresh tail compressed now
+//! (its blocks reference nothing before them), and a trailer whose CRC combines both. One gzip
+//! member: every reader decodes it (browsers read only the first member of several).
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// A reusable gzip writer.
 pub struct Gzip {
@@ -22,54 +24,96 @@ impl Default for Gzip {
     }
 }
 
+/// Data compressed once, to start many bodies with.
+#[derive(Debug, Clone, Default)]
+pub struct Prefix {
+    /// Deflate blocks, none final, ending byte-aligned.
+    deflate: Vec<u8>,
+    /// CRC-32 of the data.
+    crc: u32,
+    /// Length of the data.
+    len: u64,
+}
+
+/// The gzip header: magic, deflate, no flags, no mtime, fastest, unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+impl Prefix {
+    /// Its compressed size in bytes.
+    pub fn len(&self) -> usize {
+        self.deflate.len()
+    }
+
+    /// Whether it holds no compressed bytes.
+    pub fn is_empty(&self) -> bool {
+        self.deflate.is_empty()
+    }
+}
+
 impl Gzip {
-    /// Append one gzip member holding `data` to `out`.
-    pub fn member(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    /// Compress `data` as deflate blocks onto `out`, ending with a sync flush when `last` is
+    /// false, with the final block when it is true.
+    fn blocks(&mut self, data: &[u8], last: bool, out: &mut Vec<u8>) {
         self.deflate.reset();
-        // Header: magic, deflate, no flags, no mtime, fastest, unknown OS.
-        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]);
-        let body_start = out.len();
+        let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+        let start = out.len();
         out.reserve(data.len() / 3 + 64);
         let mut input = data;
         loop {
             if out.capacity() - out.len() < 64 {
-                out.reserve(data.len() / 4 + 64);
+                out.reserve(out.capacity().max(256));
             }
-            let (before_in, before_out) = (self.deflate.total_in(), self.deflate.total_out());
-            let status = self.deflate.compress_vec(input, out, FlushCompress::Finish);
-            let used = (self.deflate.total_in() - before_in) as usize;
-            input = &input[used..];
-            match status {
-                Ok(Status::StreamEnd) => break,
-                Ok(_) if used == 0 && self.deflate.total_out() == before_out => out.reserve(out.capacity().max(256)),
-                Ok(_) => {}
-                // Deflate into a growing Vec does not fail; should it, store the data
-                // uncompressed instead (a stored block), still a valid member.
+            let before = self.deflate.total_in();
+            let status = self.deflate.compress_vec(input, out, flush);
+            input = &input[(self.deflate.total_in() - before) as usize..];
+            let done = match status {
+                Ok(Status::StreamEnd) => true,
+                // A sync flush is complete when all input is in and room was left over.
+                Ok(_) if !last => input.is_empty() && out.capacity() - out.len() >= 64,
+                Ok(_) => false,
                 Err(_) => {
-                    out.truncate(body_start);
-                    stored(data, out);
-                    break;
+                    // Deflate into a growing Vec does not fail; should it, store the data.
+                    out.truncate(start);
+                    stored(data, last, out);
+                    true
                 }
+            };
+            if done {
+                break;
             }
         }
-        let mut crc = Crc::new();
-        crc.update(data);
-        out.extend_from_slice(&crc.sum().to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    }
+
+    /// `data` compressed once, to start bodies with ([`Gzip::body`]).
+    pub fn prefix(&mut self, data: &[u8]) -> Prefix {
+        let mut p = Prefix { deflate: Vec::new(), crc: crc32fast::hash(data), len: data.len() as u64 };
+        self.blocks(data, false, &mut p.deflate);
+        p
+    }
+
+    /// Append one gzip member holding the prefix's data, then `tail`, to `out`.
+    pub fn body(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(&HEADER);
+        out.extend_from_slice(&prefix.deflate);
+        self.blocks(tail, true, out);
+        // The CRC of prefix + tail: the prefix's, continued over the tail.
+        let mut crc = crc32fast::Hasher::new_with_initial(prefix.crc);
+        crc.update(tail);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE: the length modulo 2^32.
+        out.extend_from_slice(&((prefix.len + tail.len() as u64) as u32).to_le_bytes());
     }
 }
 
-/// `data` as stored (uncompressed) deflate blocks.
-fn stored(data: &[u8], out: &mut Vec<u8>) {
-    let mut chunks = data.chunks(65_535).peekable();
-    if chunks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(c) = chunks.next() {
-        out.push(u8::from(chunks.peek().is_none()));
-        let n = c.len() as u16;
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&(!n).to_le_bytes());
+/// `data` as stored (uncompressed) deflate blocks, the last one final when `last`.
+fn stored(data: &[u8], last: bool, out: &mut Vec<u8>) {
+    let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(65_535).collect() };
+    let n = chunks.len();
+    for (i, c) in chunks.into_iter().enumerate() {
+        out.push(u8::from(last && i + 1 == n));
+        let len = c.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
         out.extend_from_slice(c);
     }
 }
@@ -79,18 +123,37 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    fn gunzip_first_member(z: &[u8]) -> Vec<u8> {
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(z).read_to_end(&mut back).unwrap();
+        back
+    }
+
     #[test]
-    fn members_concatenate_and_read_back() {
+    fn a_cached_prefix_and_a_fresh_tail_make_one_member() {
         let mut g = Gzip::default();
         let a = b"# HELP a x\n# TYPE a gauge\na 1\n".repeat(400);
-        let b = b"process_open_fds 7\n".to_vec();
+        let p = g.prefix(&a);
+        for tail in [&b"process_open_fds 7\n"[..], b"", &b"x".repeat(70_000)] {
+            let mut out = Vec::new();
+            g.body(&p, tail, &mut out);
+            // A single-member reader (as browsers are) sees everything.
+            assert_eq!(gunzip_first_member(&out), [a.clone(), tail.to_vec()].concat());
+        }
+        assert!(p.deflate.len() < a.len() / 5, "compressed: {}", p.deflate.len());
+        // An empty prefix too.
+        let e = g.prefix(b"");
         let mut out = Vec::new();
-        g.member(&a, &mut out);
-        g.member(&b, &mut out);
-        g.member(b"", &mut out);
-        let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
-        assert_eq!(back, [a.clone(), b].concat());
-        assert!(out.len() < a.len() / 5, "compressed: {}", out.len());
+        g.body(&e, b"tail\n", &mut out);
+        assert_eq!(gunzip_first_member(&out), b"tail\n");
+    }
+
+    #[test]
+    fn stored_blocks_are_valid() {
+        let mut out = HEADER.to_vec();
+        stored(b"abc", true, &mut out);
+        out.extend_from_slice(&crc32fast::hash(b"abc").to_le_bytes());
+        out.extend_from_slice(&3u32.to_le_bytes());
+        assert_eq!(gunzip_first_member(&out), b"abc");
     }
 }

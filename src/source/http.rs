@@ -75,35 +75,102 @@ impl Counters {
     }
 }
 
-/// Connects to one unix socket, whatever the URI says.
+/// Connects over TCP, or to one unix socket whatever the URI says. One connector type for both,
+/// so the client (pool, dispatch) is compiled once: 0.1 MiB less binary than two clients.
 #[derive(Debug, Clone)]
-pub struct UnixConnector(Arc<PathBuf>);
+pub enum Connector {
+    /// TCP, by the URI's host and port.
+    Tcp(HttpConnector),
+    /// A unix socket.
+    Unix(Arc<PathBuf>),
+}
 
-impl tower_service::Service<http::Uri> for UnixConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+/// A connection made by [`Connector`].
+#[derive(Debug)]
+pub enum Conn {
+    /// TCP.
+    Tcp(TokioIo<tokio::net::TcpStream>),
+    /// A unix socket.
+    Unix(TokioIo<tokio::net::UnixStream>),
+}
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = Conn;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Conn, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            Connector::Tcp(c) => c.poll_ready(cx).map_err(Into::into),
+            Connector::Unix(_) => Poll::Ready(Ok(())),
+        }
     }
 
-    fn call(&mut self, _: http::Uri) -> Self::Future {
-        let path = self.0.clone();
-        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(path.as_path()).await?)) })
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        match self {
+            Connector::Tcp(c) => {
+                let connecting = c.call(uri);
+                Box::pin(async move { Ok(Conn::Tcp(connecting.await?)) })
+            }
+            Connector::Unix(path) => {
+                let path = path.clone();
+                Box::pin(
+                    async move { Ok(Conn::Unix(TokioIo::new(tokio::net::UnixStream::connect(path.as_path()).await?))) },
+                )
+            }
+        }
     }
 }
 
-#[derive(Debug, Clone)]
-enum Inner {
-    Tcp(Client<HttpConnector, Empty<Bytes>>),
-    Unix(Client<UnixConnector, Empty<Bytes>>),
+impl hyper::rt::Read for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl hyper::rt::Write for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for Conn {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        match self {
+            Conn::Tcp(s) => s.connected(),
+            Conn::Unix(_) => hyper_util::client::legacy::connect::Connected::new(),
+        }
+    }
 }
 
 /// A client of one upstream: a base URL (TCP) or a unix socket.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: Inner,
+    inner: Client<Connector, Empty<Bytes>>,
     /// What request URIs start with.
     base: String,
     /// What log lines call it (the URL, or `unix:///path`).
@@ -122,8 +189,8 @@ impl HttpClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(pool)
-            .build(conn);
-        HttpClient { inner: Inner::Tcp(client), shown: Arc::from(base.as_str()), base, max_body }
+            .build(Connector::Tcp(conn));
+        HttpClient { inner: client, shown: Arc::from(base.as_str()), base, max_body }
     }
 
     /// A client of the HTTP server on the unix socket `path` keeping up to `pool` idle
@@ -133,8 +200,8 @@ impl HttpClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(pool)
-            .build(UnixConnector(Arc::new(path)));
-        HttpClient { inner: Inner::Unix(client), base: "http://localhost".into(), shown, max_body }
+            .build(Connector::Unix(Arc::new(path)));
+        HttpClient { inner: client, base: "http://localhost".into(), shown, max_body }
     }
 
     /// The full URL of `path`, as logs show it.
@@ -157,10 +224,7 @@ impl HttpClient {
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|e| FetchError::Invalid(format!("bad request URL: {e}")))?;
-        let sent = match &self.inner {
-            Inner::Tcp(c) => c.request(req).await,
-            Inner::Unix(c) => c.request(req).await,
-        };
+        let sent = self.inner.request(req).await;
         let resp = sent.map_err(|e| FetchError::Connect(error_chain(&e)))?;
         let status = resp.status();
         if !status.is_success() {
