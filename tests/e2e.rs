@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::fixture;
 use common::proc::{exporter, get, request, simulator, Proc, BIN};
+use common::{fixture, task_part};
 use ecs_exporter::metrics::{Group, FAMILIES};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,18 +18,6 @@ fn fargate_pair(extra: &[&str]) -> (Proc, Proc) {
     args.extend_from_slice(extra);
     let exp = exporter(&args, &[]);
     (sim, exp)
-}
-
-/// The body without the exporter's own families (which vary from run to run).
-fn task_part(body: &str) -> String {
-    let own = ["ecs_exporter_", "process_"];
-    body.lines()
-        .filter(|l| {
-            let name = l.trim_start_matches("# HELP ").trim_start_matches("# TYPE ");
-            !own.iter().any(|p| name.starts_with(p))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 #[test]

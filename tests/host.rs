@@ -7,37 +7,9 @@
 mod common;
 
 use common::proc::{get, host_exporter, host_simulator, Proc};
+use common::{check_golden, task_part};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// The body without the exporter's own families (which vary from run to run).
-fn task_part(body: &str) -> String {
-    body.lines()
-        .filter(|l| {
-            let name = l.trim_start_matches("# HELP ").trim_start_matches("# TYPE ");
-            !name.starts_with("ecs_exporter_") && !name.starts_with("process_")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-fn check_golden(name: &str, got: &str) {
-    let path = common::fixture(&format!("../golden/{name}.prom"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e} (run with UPDATE_GOLDEN=1)"));
-    if want != got {
-        let i = want.lines().zip(got.lines()).position(|(a, b)| a != b).unwrap_or(0);
-        panic!(
-            "{name} differs at line {}:\n  want: {:?}\n  got:  {:?}",
-            i + 1,
-            want.lines().nth(i),
-            got.lines().nth(i)
-        );
-    }
-}
 
 /// Samples as `name{labels}` → value.
 fn samples(body: &str) -> BTreeMap<String, f64> {
@@ -129,7 +101,7 @@ fn ec2_source_every_task_with_churn() {
     assert_eq!(count(&s, &["~internal~ecs~pause"]), 0);
     // The vanished container's two 404s are counted but are not read errors.
     assert_eq!(s["ecs_exporter_upstream_requests_total{path=\"/containers/{id}/stats\",outcome=\"http_error\"}"], 1.0);
-    check_golden("host-ec2", &task_part(&body));
+    check_golden("host-ec2.prom", &task_part(&body));
 }
 
 #[test]
@@ -146,7 +118,7 @@ fn docker_source_groups_by_labels_and_keeps_the_rest() {
     assert_eq!(count(&s, &["ecs_network_", "ecs-agent"]), 0);
     let web_app = [WEB, "container_name=\"app\""];
     assert_eq!(one(&s, &[&["ecs_container_cpu_usage_seconds_total{"], &web_app[..]].concat()), 72.25);
-    check_golden("host-docker", &task_part(&body));
+    check_golden("host-docker.prom", &task_part(&body));
 }
 
 #[test]
@@ -162,7 +134,7 @@ fn managed_daemon_source_reads_tasks_and_tasks_stats() {
     let reqs = get(sim.addr.trim_start_matches("http://"), "/_sim/requests").text();
     assert!(!reqs.contains("containers"), "{reqs}");
     assert!(reqs.contains("\"/tasks\":1") && reqs.contains("\"/tasks/stats\":1"), "{reqs}");
-    check_golden("host-managed-daemon", &task_part(&body));
+    check_golden("host-managed-daemon.prom", &task_part(&body));
 }
 
 #[test]
@@ -278,7 +250,7 @@ mod captures {
         // --memory 64m: 67108864 bytes; --cpus 0.25 (NanoCpus 250000000); --cpu-shares 256.
         assert!(text.contains("container_name=\"c1\"} 67108864\n"), "{text}");
         assert!(text.contains("ecs_container_cpu_limit_vcpus{"), "{text}");
-        super::check_golden("host-docker-engine-captures", &text);
+        super::check_golden("host-docker-engine-captures.prom", &text);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 mod common;
 
 use common::proc::{exporter, get, simulator, Proc};
-use common::read;
+use common::{check_golden, read};
 use ecs_exporter::collect::Filter;
 use ecs_exporter::encode::statsd::{pack, Encoder, Flavor, Settings};
 use ecs_exporter::parse::docker::{parse_list, parse_stats, Inspect};
@@ -35,24 +35,6 @@ fn docker_read(kind: &str) -> Snapshot {
 
 fn settings(flavor: Flavor) -> Settings {
     Settings { flavor, prefix: "ecs.".into(), tags: vec!["env:test".into()], host_cpus: 2.0 }
-}
-
-fn check_golden(name: &str, got: &str) {
-    let path = common::fixture(&format!("../golden/{name}"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e} (run with UPDATE_GOLDEN=1)"));
-    if want != got {
-        let i = want.lines().zip(got.lines()).position(|(a, b)| a != b).unwrap_or(0);
-        panic!(
-            "{name} differs at line {}:\n  want: {:?}\n  got:  {:?}",
-            i + 1,
-            want.lines().nth(i),
-            got.lines().nth(i)
-        );
-    }
 }
 
 /// `name` → value of the lines whose name and tags (or path) contain every part.

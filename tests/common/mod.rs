@@ -69,3 +69,34 @@ pub fn synthetic_task_for(stats: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"Cluster": "synthetic", "Family": "synthetic", "Containers": containers}))
         .unwrap()
 }
+
+/// A body without the exporter's own families (`ecs_exporter_*`, `process_*`), which vary from
+/// run to run.
+pub fn task_part(body: &str) -> String {
+    body.lines()
+        .filter(|l| {
+            let name = l.trim_start_matches("# HELP ").trim_start_matches("# TYPE ");
+            !name.starts_with("ecs_exporter_") && !name.starts_with("process_")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Compare `got` with `tests/golden/<file>`, or write it there with `UPDATE_GOLDEN=1`.
+pub fn check_golden(file: &str, got: &str) {
+    let path = fixture(&format!("../golden/{file}"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e} (run with UPDATE_GOLDEN=1)"));
+    if want != got {
+        let i = want.lines().zip(got.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        panic!(
+            "{file} differs at line {}:\n  want: {:?}\n  got:  {:?}",
+            i + 1,
+            want.lines().nth(i),
+            got.lines().nth(i)
+        );
+    }
+}
