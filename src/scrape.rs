@@ -143,15 +143,10 @@ impl Exporter {
         let started = Instant::now();
         let deadline = self.deadline(scrape_timeout);
         let mut snap = Snapshot::default();
-        // A little slack so the request's own deadline, which counts the outcome, fires first.
-        let upstream = tokio::time::timeout(deadline + Duration::from_millis(50), self.upstream(deadline)).await.ok();
+        let upstream = self.upstream_within(deadline).await;
         let container_errors = match upstream.as_deref() {
             Some(Upstream { result: Ok((_, errors)), .. }) => Some(*errors as u64),
-            Some(Upstream { result: Err(_), .. }) => None,
-            None => {
-                tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the scrape deadline", "upstream read failed");
-                None
-            }
+            _ => None,
         };
         snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(container_errors.is_some())));
         if !self.exporter_metrics {
@@ -160,11 +155,7 @@ impl Exporter {
         snap.push(Family::ExporterScrapeDuration, vec![], Value::F64(started.elapsed().as_secs_f64()));
         for counters in self.source.counters() {
             for (path, outcome, n) in counters.each() {
-                snap.push(
-                    Family::ExporterUpstreamRequests,
-                    vec![("path", Arc::from(path)), ("outcome", Arc::from(outcome))],
-                    Value::U64(n),
-                );
+                snap.push(Family::ExporterUpstreamRequests, vec![("path", path), ("outcome", outcome)], Value::U64(n));
             }
         }
         if let Some(n) = container_errors {
@@ -173,11 +164,10 @@ impl Exporter {
         if let Some(n) = self.source.tag_errors() {
             snap.push(Family::ExporterTaskTagErrors, vec![], Value::U64(n));
         }
-        snap.push(
-            Family::ExporterBuildInfo,
-            vec![("version", Arc::from(env!("CARGO_PKG_VERSION"))), ("revision", Arc::from(crate::config::REVISION))],
-            Value::U64(1),
-        );
+        static BUILD: std::sync::OnceLock<[LabelValue; 2]> = std::sync::OnceLock::new();
+        let [version, revision] =
+            BUILD.get_or_init(|| [Arc::from(env!("CARGO_PKG_VERSION")), Arc::from(crate::config::REVISION)]).clone();
+        snap.push(Family::ExporterBuildInfo, vec![("version", version), ("revision", revision)], Value::U64(1));
         if let Some(p) = &self.push_stats {
             p.collect(&mut snap);
         }
@@ -189,14 +179,20 @@ impl Exporter {
     /// The current upstream data for a consumer other than a scrape (the StatsD push): the same
     /// single-flight read and cache as the scrapes, under the configured timeout.
     pub async fn shared_read(&self) -> Arc<Upstream> {
-        let slack = Duration::from_millis(50);
-        match tokio::time::timeout(self.timeout + slack, self.upstream(self.timeout)).await {
-            Ok(u) => u,
-            Err(_) => {
-                tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the timeout", "upstream read failed");
-                Arc::new(Upstream::new(Instant::now(), Err(crate::source::SourceError::waited(self.source.describe()))))
-            }
+        self.upstream_within(self.timeout).await.unwrap_or_else(|| {
+            Arc::new(Upstream::new(Instant::now(), Err(crate::source::SourceError::waited(self.source.describe()))))
+        })
+    }
+
+    /// [`Exporter::upstream`], waiting no longer than `deadline` and a little slack (so that the
+    /// request's own deadline, which counts the outcome, fires first); `None`, logged, when a
+    /// read another caller started takes longer.
+    async fn upstream_within(&self, deadline: Duration) -> Option<Arc<Upstream>> {
+        let r = tokio::time::timeout(deadline + Duration::from_millis(50), self.upstream(deadline)).await.ok();
+        if r.is_none() {
+            tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the deadline", "upstream read failed");
         }
+        r
     }
 
     /// The current upstream data: the cached read when fresh, else a new read. Concurrent
