@@ -147,6 +147,8 @@ impl Encoder {
         self.line(&mut out, "exporter.up", Value::U64(u64::from(up)), 'g', &[], &Identity::default(), "");
         let Some(snap) = snap else { return out };
         let ids = identities(snap);
+        // Containers of no task (a plain Docker host) have no identity.
+        let nobody = Identity::default();
         let mut counters = HashMap::new();
         let mut usage: BTreeMap<(String, String), Usage> = BTreeMap::new();
         let mut task_cpu_limit: HashMap<String, f64> = HashMap::new();
@@ -160,7 +162,7 @@ impl Encoder {
             }
             let arn = label(s, "task_arn").unwrap_or("").to_owned();
             let container = label(s, "container_name").unwrap_or("").to_owned();
-            let id = ids.get(&arn).cloned().unwrap_or_default();
+            let id = ids.get(&arn).unwrap_or(&nobody);
             let v = s.value.as_f64();
             match s.family {
                 Family::TaskCpuLimit => {
@@ -190,7 +192,7 @@ impl Encoder {
                     if s.family == Family::ContainerStatsRead {
                         continue;
                     }
-                    self.line(&mut out, &name, s.value, 'g', &extra, &id, &container);
+                    self.line(&mut out, &name, s.value, 'g', &extra, id, &container);
                     if s.family == Family::ContainerMemoryWorkingSet {
                         *totals.entry((arn, "task.memory_working_set_bytes", 'g')).or_default() += v;
                     }
@@ -205,7 +207,7 @@ impl Encoder {
                     }
                     let delta = increase(prev, s.value);
                     let d = delta.as_f64();
-                    self.line(&mut out, &name, delta, 'c', &extra, &id, &container);
+                    self.line(&mut out, &name, delta, 'c', &extra, id, &container);
                     let total = match s.family {
                         Family::ContainerCpuUsage => Some("task.cpu_usage_seconds"),
                         Family::NetRxBytes => Some("task.network_receive_bytes"),
@@ -223,7 +225,7 @@ impl Encoder {
         let mut task_rate: BTreeMap<String, f64> = BTreeMap::new();
         let mut cpu_now = HashMap::new();
         for ((arn, container), u) in &usage {
-            let id = ids.get(arn).cloned().unwrap_or_default();
+            let id = ids.get(arn).unwrap_or(&nobody);
             let key = (arn.clone(), container.clone());
             if let (Some(cpu_s), Some(read_s)) = (u.cpu_s, u.read_s) {
                 let now = CpuRead { cpu_s, read_s };
@@ -237,7 +239,7 @@ impl Encoder {
                             Value::F64(p),
                             'g',
                             &[],
-                            &id,
+                            id,
                             container,
                         );
                         *task_rate.entry(arn.clone()).or_default() += p / 100.0 * limit;
@@ -252,32 +254,24 @@ impl Encoder {
                     Value::F64(ws / limit * 100.0),
                     'g',
                     &[],
-                    &id,
+                    id,
                     container,
                 );
             }
         }
         for (arn, rate) in &task_rate {
-            let id = ids.get(arn).cloned().unwrap_or_default();
+            let id = ids.get(arn).unwrap_or(&nobody);
             let limit = task_cpu_limit.get(arn).copied().filter(|l| *l > 0.0).unwrap_or(self.settings.host_cpus);
-            self.line(&mut out, "task.cpu_utilisation_percent", Value::F64(rate / limit * 100.0), 'g', &[], &id, "");
+            self.line(&mut out, "task.cpu_utilisation_percent", Value::F64(rate / limit * 100.0), 'g', &[], id, "");
         }
         for ((arn, name, kind), v) in &totals {
-            let id = ids.get(arn).cloned().unwrap_or_default();
+            let id = ids.get(arn).unwrap_or(&nobody);
             if ids.contains_key(arn) {
-                self.line(&mut out, name, Value::F64(*v), *kind, &[], &id, "");
+                self.line(&mut out, name, Value::F64(*v), *kind, &[], id, "");
             }
             if *name == "task.memory_working_set_bytes" {
                 if let Some(l) = task_mem_limit.get(arn).filter(|l| **l > 0.0) {
-                    self.line(
-                        &mut out,
-                        "task.memory_utilisation_percent",
-                        Value::F64(v / l * 100.0),
-                        'g',
-                        &[],
-                        &id,
-                        "",
-                    );
+                    self.line(&mut out, "task.memory_utilisation_percent", Value::F64(v / l * 100.0), 'g', &[], id, "");
                 }
             }
         }
