@@ -85,6 +85,25 @@ struct SimContainer {
     internal: bool,
 }
 
+impl SimContainer {
+    /// A container of the ECS labels that uses nothing and has no limits (2 CPU units: unset).
+    fn idle(id: String, name: &str, docker_name: String, fate: Fate, network_mode: &str) -> Self {
+        SimContainer {
+            id,
+            name: name.into(),
+            docker_name,
+            fate,
+            cpu_shares: 2,
+            nano_cpus: 0,
+            memory: 0,
+            cpu_rate: 0.0,
+            rss: 0,
+            network_mode: network_mode.into(),
+            internal: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct SimTask {
     arn: String,
@@ -223,6 +242,11 @@ impl HostSim {
         (p.strip_prefix("/containers/")?.strip_prefix(c.id.as_str())? == "/stats").then_some(d)
     }
 
+    /// The ECS tasks (all but the agent's own container), as the agent and `/tasks` list them.
+    fn ecs_tasks(&self) -> impl Iterator<Item = &SimTask> {
+        self.tasks.iter().filter(|t| !t.unlabelled)
+    }
+
     fn find(&self, id: &str) -> Option<(&SimTask, &SimContainer)> {
         self.tasks.iter().find_map(|t| t.containers.iter().find(|c| c.id == id).map(|c| (t, c)))
     }
@@ -237,9 +261,7 @@ impl HostSim {
 
     fn agent_tasks(&self) -> Value {
         let tasks: Vec<Value> = self
-            .tasks
-            .iter()
-            .filter(|t| !t.unlabelled)
+            .ecs_tasks()
             .map(|t| {
                 let containers: Vec<Value> = t
                     .containers
@@ -390,9 +412,7 @@ impl HostSim {
     /// `/tasks`: every task as `/task` shows it (Managed Instances daemon).
     fn tmds_tasks(&self) -> Value {
         let tasks: Vec<Value> = self
-            .tasks
-            .iter()
-            .filter(|t| !t.unlabelled)
+            .ecs_tasks()
             .map(|t| {
                 let containers: Vec<Value> = t
                     .containers
@@ -438,9 +458,7 @@ impl HostSim {
     /// `/tasks/stats`: one Docker id → stats map per task.
     fn tmds_stats(&self) -> Value {
         let maps: Vec<Value> = self
-            .tasks
-            .iter()
-            .filter(|t| !t.unlabelled)
+            .ecs_tasks()
             .map(|t| {
                 let mut m = serde_json::Map::new();
                 for c in t.containers.iter().filter(|c| !c.internal && c.fate != Fate::Pending) {
@@ -511,18 +529,11 @@ fn build(o: HostOpts) -> Vec<SimTask> {
         let mut containers = Vec::new();
         let pause_id = id();
         if mode == "awsvpc" {
+            let docker_name = format!("ecs-{family}-{revision}-internalecspause-{}", &task_id[..20]);
             containers.push(SimContainer {
-                id: pause_id.clone(),
-                name: "~internal~ecs~pause".into(),
-                docker_name: format!("ecs-{family}-{revision}-internalecspause-{}", &task_id[..20]),
-                fate: Fate::Running,
-                cpu_shares: 2,
-                nano_cpus: 0,
-                memory: 0,
-                cpu_rate: 0.0,
                 rss: 256 * 1024,
-                network_mode: "none".into(),
                 internal: true,
+                ..SimContainer::idle(pause_id.clone(), "~internal~ecs~pause", docker_name, Fate::Running, "none")
             });
         }
         for ci in 0..o.containers {
@@ -566,19 +577,13 @@ fn build(o: HostOpts) -> Vec<SimTask> {
             revision: 2,
             known_status: "STOPPED",
             mode: "bridge",
-            containers: vec![SimContainer {
-                id: id(),
-                name: "migrate".into(),
-                docker_name: format!("ecs-migrate-2-migrate-{}", &task_id[..20]),
-                fate: Fate::Exited,
-                cpu_shares: 2,
-                nano_cpus: 0,
-                memory: 0,
-                cpu_rate: 0.0,
-                rss: 0,
-                network_mode: "bridge".into(),
-                internal: false,
-            }],
+            containers: vec![SimContainer::idle(
+                id(),
+                "migrate",
+                format!("ecs-migrate-2-migrate-{}", &task_id[..20]),
+                Fate::Exited,
+                "bridge",
+            )],
             unlabelled: false,
         });
         // A task the agent has just accepted: no container in Docker yet.
@@ -590,17 +595,8 @@ fn build(o: HostOpts) -> Vec<SimTask> {
             known_status: "PENDING",
             mode: "bridge",
             containers: vec![SimContainer {
-                id: String::new(),
-                name: "app".into(),
-                docker_name: String::new(),
-                fate: Fate::Pending,
                 cpu_shares: 256,
-                nano_cpus: 0,
-                memory: 0,
-                cpu_rate: 0.0,
-                rss: 0,
-                network_mode: "bridge".into(),
-                internal: false,
+                ..SimContainer::idle(String::new(), "app", String::new(), Fate::Pending, "bridge")
             }],
             unlabelled: false,
         });
@@ -613,17 +609,10 @@ fn build(o: HostOpts) -> Vec<SimTask> {
         known_status: "RUNNING",
         mode: "host",
         containers: vec![SimContainer {
-            id: id(),
-            name: "ecs-agent".into(),
-            docker_name: "ecs-agent".into(),
-            fate: Fate::Running,
             cpu_shares: 0,
-            nano_cpus: 0,
-            memory: 0,
             cpu_rate: 0.004,
             rss: 30 * MIB,
-            network_mode: "host".into(),
-            internal: false,
+            ..SimContainer::idle(id(), "ecs-agent", "ecs-agent".into(), Fate::Running, "host")
         }],
         unlabelled: true,
     });
