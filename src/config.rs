@@ -29,21 +29,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Web server flags.
+    /// The flags every mode shares.
     #[command(flatten)]
-    pub web: WebArgs,
-
-    /// Upstream flags.
-    #[command(flatten)]
-    pub metadata: MetadataArgs,
-
-    /// Container selection flags.
-    #[command(flatten)]
-    pub containers: ContainerArgs,
-
-    /// StatsD push flags.
-    #[command(flatten)]
-    pub statsd: StatsdArgs,
+    pub common: CommonArgs,
 
     /// Serve metrics of a built-in simulated task (no AWS needed).
     #[arg(long, env = "ECS_EXPORTER_DEMO")]
@@ -70,6 +58,26 @@ pub struct Cli {
         help_heading = "Logging"
     )]
     pub log_format: LogFormat,
+}
+
+/// The flags of the sidecar and of host mode alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Web server flags.
+    #[command(flatten)]
+    pub web: WebArgs,
+
+    /// Upstream flags.
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
+
+    /// Container selection flags.
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+
+    /// StatsD push flags.
+    #[command(flatten)]
+    pub statsd: StatsdArgs,
 }
 
 /// The web server's flags, the same in every mode.
@@ -282,21 +290,9 @@ fn parse_tags(s: &str) -> Result<Vec<String>, String> {
 /// `ecs-exporter host` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HostArgs {
-    /// Web server flags.
+    /// The flags every mode shares (`--metadata.uri` is read by the `managed-daemon` source).
     #[command(flatten)]
-    pub web: WebArgs,
-
-    /// Upstream flags (`--metadata.uri` is read by the `managed-daemon` source).
-    #[command(flatten)]
-    pub metadata: MetadataArgs,
-
-    /// Container selection flags.
-    #[command(flatten)]
-    pub containers: ContainerArgs,
-
-    /// StatsD push flags.
-    #[command(flatten)]
-    pub statsd: StatsdArgs,
+    pub common: CommonArgs,
 
     /// Where the tasks come from: auto (the agent if it answers, else a Managed Instances
     /// daemon's /tasks if the metadata endpoint has it, else the Docker host), ec2, managed-daemon or docker.
@@ -588,13 +584,8 @@ fn metadata_uri(flag: Option<String>) -> Result<Option<(String, UriSource)>, Con
 }
 
 /// The settings every mode shares.
-fn base(
-    web: WebArgs,
-    metadata: &MetadataArgs,
-    containers: &ContainerArgs,
-    statsd: &StatsdArgs,
-    uri: Option<(String, UriSource)>,
-) -> Result<Config, ConfigError> {
+fn base(common: CommonArgs, uri: Option<(String, UriSource)>) -> Result<Config, ConfigError> {
+    let CommonArgs { web, metadata, containers, statsd } = common;
     let (metadata_uri, uri_source) = match uri {
         Some((u, s)) => (Some(u), s),
         None => (None, UriSource::Demo),
@@ -626,9 +617,9 @@ impl Cli {
         let uri = if self.demo {
             None
         } else {
-            Some(metadata_uri(self.metadata.metadata_uri.clone())?.ok_or(ConfigError::MissingUri)?)
+            Some(metadata_uri(self.common.metadata.metadata_uri.clone())?.ok_or(ConfigError::MissingUri)?)
         };
-        base(self.web, &self.metadata, &self.containers, &self.statsd, uri)
+        base(self.common, uri)
     }
 }
 
@@ -636,12 +627,12 @@ impl HostArgs {
     /// Turn the parsed flags into host mode's [`Config`]. The metadata URI is optional here:
     /// only the `managed-daemon` source needs it.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let uri = if self.demo { None } else { metadata_uri(self.metadata.metadata_uri.clone())? };
+        let uri = if self.demo { None } else { metadata_uri(self.common.metadata.metadata_uri.clone())? };
         if uri.is_none() && self.source == SourceChoice::ManagedDaemon && !self.demo {
             return Err(ConfigError::MissingUri);
         }
         let agent_uri = validate_uri(&self.agent_uri, "--agent.uri")?;
-        let mut cfg = base(self.web, &self.metadata, &self.containers, &self.statsd, uri)?;
+        let mut cfg = base(self.common, uri)?;
         if !self.demo && cfg.metadata_uri.is_none() {
             cfg.uri_source = UriSource::Flag;
         }
