@@ -108,8 +108,8 @@ fn custom_telemetry_path_and_container_filter() {
 
 #[test]
 fn unreachable_endpoint_gives_up_0_not_an_error() {
-    // A port nobody listens on: bind, learn the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A port nobody listens on, held for the test.
+    let (_held, port) = common::proc::bound_not_listening();
     let uri = format!("http://127.0.0.1:{port}/v4/x");
     let exp = exporter(&["--metadata.uri", &uri, "--metadata.timeout", "2s"], &[]);
     let started = Instant::now();
@@ -279,7 +279,7 @@ fn healthcheck_subcommand() {
     let url = format!("http://{}/health", exp.addr);
     let ok = Command::new(BIN).args(["healthcheck", "--url", &url]).output().unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_held, port) = common::proc::bound_not_listening();
     let bad =
         Command::new(BIN).args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}/health")]).output().unwrap();
     assert_eq!(bad.status.code(), Some(1));

@@ -118,8 +118,8 @@ fn huge_body_is_cut_off_and_memory_stays_bounded() {
 
 #[test]
 fn refused_connections_then_recovery() {
-    // Nobody listens on the port at first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Nobody listens on the port at first (it is held, refusing connections).
+    let (held, port) = common::proc::bound_not_listening();
     let uri = format!("http://127.0.0.1:{port}/v4/abc");
     let exp = exporter(&["--metadata.uri", &uri, "--metadata.timeout", "1s", "--metadata.cache-ttl", "0s"], &[]);
     let started = Instant::now();
@@ -128,13 +128,15 @@ fn refused_connections_then_recovery() {
     assert_eq!(metric(&body, "ecs_exporter_up"), Some(0.0));
     assert_eq!(
         metric(&body, "ecs_exporter_upstream_requests_total{path=\"/task\",outcome=\"connect_error\"}"),
-        Some(1.0)
+        Some(1.0),
+        "{body}"
     );
     let warnings: Vec<String> =
         exp.stderr_lines(Duration::from_millis(500)).into_iter().filter(|l| l.contains("level=warn")).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains(&uri), "{warnings:?}");
     // The endpoint comes up on that port: the next scrape recovers.
+    drop(held);
     let _sim = simulator_on(port);
     let body = get(&exp.addr, "/metrics").text();
     assert_eq!(metric(&body, "ecs_exporter_up"), Some(1.0), "{body}");
