@@ -15,8 +15,7 @@ pub use crate::webconfig::BasicAuth;
 pub enum BasicAuth {}
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -250,7 +249,7 @@ impl Drop for Busy {
 }
 
 /// Route one request.
-pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Full<Bytes>>, Infallible> {
+pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Chunks>, Infallible> {
     let head = req.method() == Method::HEAD;
     if req.method() != Method::GET && !head {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -270,7 +269,7 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<F
     }
     let resp = if path == st.telemetry_path {
         if head {
-            let mut r = Response::new(Full::new(Bytes::new()));
+            let mut r = Response::new(Chunks::one(Bytes::new()));
             let fmt = Format::negotiate(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(fmt.content_type()));
             r
@@ -282,7 +281,7 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<F
     } else if path == "/" {
         landing(&st)
     } else if path == "/docs/metrics" {
-        let mut r = Response::new(Full::new(Bytes::from(crate::docs::metrics_markdown())));
+        let mut r = Response::new(Chunks::one(Bytes::from(crate::docs::metrics_markdown())));
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/markdown; charset=utf-8"));
         r
     } else {
@@ -291,14 +290,14 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<F
     Ok(with_headers(resp, &st.headers))
 }
 
-fn with_headers(mut r: Response<Full<Bytes>>, extra: &[(http::HeaderName, HeaderValue)]) -> Response<Full<Bytes>> {
+fn with_headers(mut r: Response<Chunks>, extra: &[(http::HeaderName, HeaderValue)]) -> Response<Chunks> {
     for (k, v) in extra {
         r.headers_mut().insert(k.clone(), v.clone());
     }
     r
 }
 
-async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
+async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
     let h = req.headers();
     let scrape_timeout = h
         .get("x-prometheus-scrape-timeout-seconds")
@@ -317,8 +316,8 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
     if format == Format::OpenMetrics {
         own.extend_from_slice(b"# EOF\n");
     }
-    let mut body;
-    if gzip {
+    // The shared part goes out as it is, beside the fresh one (one writev), not copied.
+    let body = if gzip {
         let mut fresh = encode::gzip::Gzip::default();
         let mut shared = st.gzip.lock();
         let g = match shared.as_mut() {
@@ -330,16 +329,15 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
             Some(u) if u.result.is_ok() => u.gzip_prefix(format, g),
             _ => &empty,
         };
-        body = Vec::with_capacity(prefix.len() + own.len() / 3 + 64);
-        g.body(prefix, &own, &mut body);
+        let mut rest = Vec::with_capacity(own.len() / 3 + 64);
+        g.finish(prefix, &own, &mut rest);
+        Chunks::two(prefix.start().clone(), Bytes::from(rest))
     } else {
         let task = scrape.upstream.as_deref().map(|u| u.body(format)).unwrap_or_default();
-        body = Vec::with_capacity(task.len() + own.len());
-        body.extend_from_slice(&task);
-        body.extend_from_slice(&own);
-    }
+        Chunks::two(task, Bytes::from(own))
+    };
     let resp_gzip = gzip;
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(body);
     let hs = r.headers_mut();
     hs.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     hs.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
@@ -347,6 +345,59 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Full<Bytes>> {
         hs.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     r
+}
+
+/// A response body of one or two byte chunks, each sent as it is: hyper writes them with the
+/// head in one `writev`, so the tasks' part, encoded once per upstream read, is never copied
+/// into a response.
+#[derive(Debug, Default)]
+pub struct Chunks {
+    parts: [Bytes; 2],
+    next: usize,
+}
+
+impl Chunks {
+    /// A body of one chunk.
+    pub fn one(b: Bytes) -> Self {
+        Chunks { parts: [b, Bytes::new()], next: 0 }
+    }
+
+    /// `a`, then `b`.
+    pub fn two(a: Bytes, b: Bytes) -> Self {
+        Chunks { parts: [a, b], next: 0 }
+    }
+
+    fn rest(&self) -> &[Bytes] {
+        self.parts.get(self.next..).unwrap_or_default()
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        while let Some(b) = this.parts.get_mut(this.next) {
+            this.next += 1;
+            let b = std::mem::take(b);
+            if !b.is_empty() {
+                return std::task::Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+        }
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest().iter().all(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest().iter().map(|b| b.len() as u64).sum())
+    }
 }
 
 /// Whether `Accept-Encoding` allows gzip (present with a non-zero quality, or `*`).
@@ -364,8 +415,8 @@ pub fn accepts_gzip(v: Option<&str>) -> bool {
     })
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
+    let mut r = Response::new(Chunks::one(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r
@@ -388,7 +439,7 @@ fn esc(s: &str) -> String {
 }
 
 /// The status page: mode, upstream, the last read, links. Tiny, no scripts.
-fn landing(st: &State) -> Response<Full<Bytes>> {
+fn landing(st: &State) -> Response<Chunks> {
     let src = st.exporter.source();
     let mode = if st.demo { format!("{} (demo: a built-in simulation)", src.mode()) } else { src.mode().to_owned() };
     let last = match st.exporter.last_read() {
@@ -428,7 +479,7 @@ fn landing(st: &State) -> Response<Full<Bytes>> {
         last = esc(&last),
         up = st.started.elapsed().as_secs_f64(),
     );
-    let mut r = Response::new(Full::new(Bytes::from(html)));
+    let mut r = Response::new(Chunks::one(Bytes::from(html)));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r
 }

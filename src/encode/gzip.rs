@@ -1,10 +1,12 @@
 //! Gzip with one reused deflate state (`flate2::write::GzEncoder` allocates and frees its
 //! compressor on every body: about 44 page faults and 4 `brk` calls per scrape here), and with
 //! a prefix compressed once: a [`Prefix`] is deflate blocks ended by a sync flush (byte-aligned,
-//! not final), so a body is the gzip header, the cached prefix, the fresh tail compressed now
-//! (its blocks reference nothing before them), and a trailer whose CRC combines both. One gzip
-//! member: every reader decodes it (browsers read only the first member of several).
+//! not final), so a body is the gzip header and the cached prefix (one shared chunk,
+//! [`Prefix::start`]), then the fresh tail compressed now (its blocks reference nothing before
+//! them) and a trailer whose CRC combines both ([`Gzip::finish`]). One gzip member: every reader
+//! decodes it (browsers read only the first member of several).
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// A reusable gzip writer.
@@ -25,10 +27,10 @@ impl Default for Gzip {
 }
 
 /// Data compressed once, to start many bodies with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Prefix {
-    /// Deflate blocks, none final, ending byte-aligned.
-    deflate: Vec<u8>,
+    /// The gzip header, then deflate blocks, none final, ending byte-aligned.
+    start: Bytes,
     /// CRC-32 of the data.
     crc: u32,
     /// Length of the data.
@@ -38,15 +40,17 @@ pub struct Prefix {
 /// The gzip header: magic, deflate, no flags, no mtime, fastest, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 
-impl Prefix {
-    /// Its compressed size in bytes.
-    pub fn len(&self) -> usize {
-        self.deflate.len()
+impl Default for Prefix {
+    /// No data: the header alone.
+    fn default() -> Self {
+        Prefix { start: Bytes::from_static(&HEADER), crc: 0, len: 0 }
     }
+}
 
-    /// Whether it holds no compressed bytes.
-    pub fn is_empty(&self) -> bool {
-        self.deflate.is_empty()
+impl Prefix {
+    /// The start of every body made with it: the gzip header and the compressed data.
+    pub fn start(&self) -> &Bytes {
+        &self.start
     }
 }
 
@@ -84,17 +88,16 @@ impl Gzip {
         }
     }
 
-    /// `data` compressed once, to start bodies with ([`Gzip::body`]).
+    /// `data` compressed once, to start bodies with ([`Gzip::finish`]).
     pub fn prefix(&mut self, data: &[u8]) -> Prefix {
-        let mut p = Prefix { deflate: Vec::new(), crc: crc32fast::hash(data), len: data.len() as u64 };
-        self.blocks(data, false, &mut p.deflate);
-        p
+        let mut start = HEADER.to_vec();
+        self.blocks(data, false, &mut start);
+        Prefix { start: Bytes::from(start), crc: crc32fast::hash(data), len: data.len() as u64 }
     }
 
-    /// Append one gzip member holding the prefix's data, then `tail`, to `out`.
-    pub fn body(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(&HEADER);
-        out.extend_from_slice(&prefix.deflate);
+    /// Append what follows [`Prefix::start`] in the gzip member holding the prefix's data, then
+    /// `tail`: the tail's blocks, the last one final, and the trailer.
+    pub fn finish(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
         self.blocks(tail, true, out);
         // The CRC of prefix + tail: the prefix's, continued over the tail.
         let mut crc = crc32fast::Hasher::new_with_initial(prefix.crc);
@@ -102,6 +105,12 @@ impl Gzip {
         out.extend_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE: the length modulo 2^32.
         out.extend_from_slice(&((prefix.len + tail.len() as u64) as u32).to_le_bytes());
+    }
+
+    /// One whole gzip member holding the prefix's data, then `tail`, appended to `out`.
+    pub fn body(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(&prefix.start);
+        self.finish(prefix, tail, out);
     }
 }
 
@@ -140,7 +149,7 @@ mod tests {
             // A single-member reader (as browsers are) sees everything.
             assert_eq!(gunzip_first_member(&out), [a.clone(), tail.to_vec()].concat());
         }
-        assert!(p.deflate.len() < a.len() / 5, "compressed: {}", p.deflate.len());
+        assert!(p.start.len() < a.len() / 5, "compressed: {}", p.start.len());
         // An empty prefix too.
         let e = g.prefix(b"");
         let mut out = Vec::new();
