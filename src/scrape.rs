@@ -142,7 +142,8 @@ impl Exporter {
     pub async fn scrape(&self, scrape_timeout: Option<Duration>) -> Scrape {
         let started = Instant::now();
         let deadline = self.deadline(scrape_timeout);
-        let mut snap = Snapshot::default();
+        // About 25 series: room for them at once, not four regrowths.
+        let mut snap = Snapshot { series: Vec::with_capacity(32) };
         let upstream = self.upstream_within(deadline).await;
         let container_errors = match upstream.as_deref() {
             Some(Upstream { result: Ok((_, errors)), .. }) => Some(*errors as u64),
@@ -188,6 +189,12 @@ impl Exporter {
     /// request's own deadline, which counts the outcome, fires first); `None`, logged, when a
     /// read another caller started takes longer.
     async fn upstream_within(&self, deadline: Duration) -> Option<Arc<Upstream>> {
+        // A fresh cached read, when nobody holds the lock: no timer to arm, nothing to await.
+        if let Ok(last) = self.last.try_lock() {
+            if let Some(u) = last.as_ref().filter(|u| u.at.elapsed() < self.cache_ttl) {
+                return Some(u.clone());
+            }
+        }
         let r = tokio::time::timeout(deadline + Duration::from_millis(50), self.upstream(deadline)).await.ok();
         if r.is_none() {
             tracing::warn!(url = %self.source.describe(), cause = "waited for a shared upstream read past the deadline", "upstream read failed");

@@ -48,6 +48,9 @@ pub struct State {
     pub demo: bool,
     /// The reused gzip compressor.
     pub gzip: std::sync::Mutex<encode::gzip::Gzip>,
+    /// The exporter's own series of the last scrape in each format, as text to fill new values
+    /// into.
+    pub own: std::sync::Mutex<[encode::Template; 2]>,
     /// When the server started.
     pub started: std::time::Instant,
 }
@@ -59,6 +62,7 @@ impl State {
             exporter: std::sync::Arc::new(exporter),
             demo: false,
             gzip: std::sync::Mutex::new(encode::gzip::Gzip::default()),
+            own: Default::default(),
             started: std::time::Instant::now(),
             telemetry_path,
             auth: None,
@@ -312,18 +316,18 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
     // The tasks' part is encoded (and compressed) once per upstream read; the exporter's own
     // part is fresh on every scrape, and a gzip member of its own.
     let mut own = Vec::with_capacity(4096);
-    encode::encode_part(&scrape.own, format, &mut own);
+    st.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[usize::from(format == Format::OpenMetrics)]
+        .encode(&scrape.own, format, &mut own);
     if format == Format::OpenMetrics {
         own.extend_from_slice(b"# EOF\n");
     }
     // The shared part goes out as it is, beside the fresh one (one writev), not copied.
     let body = if gzip {
-        let mut fresh = encode::gzip::Gzip::default();
-        let mut shared = st.gzip.lock();
-        let g = match shared.as_mut() {
-            Ok(g) => &mut **g,
-            Err(_) => &mut fresh,
-        };
+        // The one deflate state (a compressor is some 300 KB to set up, and freeing it hands
+        // pages back to the kernel). Each use resets it first, so a lock poisoned by a panic
+        // still holds a usable one.
+        let mut shared = st.gzip.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let g = &mut *shared;
         let empty = encode::gzip::Prefix::default();
         let prefix = match scrape.upstream.as_deref() {
             Some(u) if u.result.is_ok() => u.gzip_prefix(format, g),

@@ -8,8 +8,9 @@ pub mod openmetrics;
 pub mod statsd;
 pub mod text;
 
-use crate::metrics::Family;
-use crate::snapshot::{Series, Snapshot, Value};
+use crate::metrics::{Family, ALL};
+use crate::snapshot::{LabelValue, Series, Snapshot, Value};
+use std::sync::{Arc, OnceLock};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,23 +73,91 @@ pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
 /// Write the families of one sorted snapshot in `format`, without OpenMetrics' closing `# EOF`:
 /// a part of an exposition.
 pub fn encode_part(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
-    match format {
-        Format::Text => text::encode(snapshot, out),
-        Format::OpenMetrics => openmetrics::encode_families(snapshot, out),
+    encode_with(snapshot, format, out, &mut write_value);
+}
+
+/// [`encode_part`] with the values written by `value`.
+fn encode_with(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>, value: &mut impl FnMut(&mut Vec<u8>, Value)) {
+    for (family, run) in families(&snapshot.series) {
+        out.extend_from_slice(header(family, format));
+        let name = family.def().name;
+        for s in run {
+            write_sample(out, name, s, value);
+        }
     }
+}
+
+/// The comment lines that open `family` in `format` (HELP and TYPE, and UNIT in OpenMetrics),
+/// written once per family and format, the first time it is encoded.
+fn header(family: Family, format: Format) -> &'static [u8] {
+    static HEADERS: [[OnceLock<Box<[u8]>>; 2]; ALL.len()] = [const { [const { OnceLock::new() }; 2] }; ALL.len()];
+    HEADERS[family as usize][usize::from(format == Format::OpenMetrics)].get_or_init(|| {
+        let mut h = Vec::with_capacity(160);
+        match format {
+            Format::Text => text::header(family.def(), &mut h),
+            Format::OpenMetrics => openmetrics::header(family.def(), &mut h),
+        }
+        h.into_boxed_slice()
+    })
 }
 
 /// Write several sorted snapshots one after the other as one exposition; no family may appear
 /// in two of them (the task's series and the exporter's own, say).
 pub fn encode_parts(parts: &[&Snapshot], format: Format, out: &mut Vec<u8>) {
     for p in parts {
-        match format {
-            Format::Text => text::encode(p, out),
-            Format::OpenMetrics => openmetrics::encode_families(p, out),
-        }
+        encode_part(p, format, out);
     }
     if format == Format::OpenMetrics {
         out.extend_from_slice(b"# EOF\n");
+    }
+}
+
+/// A part whose series keep their families and labels from one scrape to the next (the
+/// exporter's own series), encoded by filling the new values into the text of the last one: its
+/// comment lines, names and labels are written once, not on every scrape. The shape is compared
+/// on every use, and a part of another shape is encoded whole and becomes the template.
+#[derive(Debug, Default)]
+pub struct Template {
+    /// The format and the series (values aside) the text was made for.
+    shape: Option<(Format, Vec<Shape>)>,
+    /// The encoded part without its values.
+    text: Vec<u8>,
+    /// Where in `text` each series' value goes, in order.
+    slots: Vec<usize>,
+}
+
+/// A series without its value.
+type Shape = (Family, Vec<(&'static str, LabelValue)>);
+
+impl Template {
+    /// Append `snapshot` (sorted) in `format` to `out`: the same bytes as [`encode_part`].
+    pub fn encode(&mut self, snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
+        if !self.fits(snapshot, format) {
+            self.text.clear();
+            self.slots.clear();
+            let (text, slots) = (&mut self.text, &mut self.slots);
+            encode_with(snapshot, format, text, &mut |t: &mut Vec<u8>, _| slots.push(t.len()));
+            let series = snapshot.series.iter().map(|s| (s.family, s.labels.clone())).collect();
+            self.shape = Some((format, series));
+        }
+        let mut from = 0;
+        for (s, &at) in snapshot.series.iter().zip(&self.slots) {
+            out.extend_from_slice(&self.text[from..at]);
+            write_value(out, s.value);
+            from = at;
+        }
+        out.extend_from_slice(&self.text[from..]);
+    }
+
+    fn fits(&self, snapshot: &Snapshot, format: Format) -> bool {
+        let Some((f, series)) = &self.shape else { return false };
+        *f == format
+            && series.len() == snapshot.series.len()
+            && series.iter().zip(&snapshot.series).all(|((family, labels), s)| {
+                *family == s.family
+                    && labels.len() == s.labels.len()
+                    && labels.iter().zip(&s.labels).all(|((k, v), (k2, v2))| k == k2 && (Arc::ptr_eq(v, v2) || v == v2))
+            })
     }
 }
 
@@ -104,8 +173,8 @@ pub(crate) fn families(series: &[Series]) -> impl Iterator<Item = (Family, &[Ser
     })
 }
 
-/// Write `name{labels} value\n`.
-pub(crate) fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series) {
+/// Write `name{labels} value\n`, the value by `value`.
+fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut impl FnMut(&mut Vec<u8>, Value)) {
     out.extend_from_slice(name.as_bytes());
     if !s.labels.is_empty() {
         out.push(b'{');
@@ -121,7 +190,7 @@ pub(crate) fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series) {
         out.push(b'}');
     }
     out.push(b' ');
-    write_value(out, s.value);
+    value(out, s.value);
     out.push(b'\n');
 }
 
@@ -208,6 +277,44 @@ mod tests {
         assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
         assert_eq!(Format::negotiate(Some("application/openmetrics-text; q=0")), Format::Text);
         assert_eq!(Format::negotiate(Some("application/openmetrics-text;version=2.0.0")), Format::Text);
+    }
+
+    #[test]
+    fn a_template_writes_what_the_encoder_writes() {
+        use crate::metrics::Family as F;
+        let snap = |up: u64, cpu: i128, outcome: &str, extra: bool| {
+            let mut s = Snapshot::default();
+            s.push(F::ExporterUp, vec![], Value::U64(up));
+            s.push(
+                F::ExporterUpstreamRequests,
+                vec![("path", Arc::from("/task")), ("outcome", Arc::from(outcome))],
+                Value::U64(up * 7),
+            );
+            if extra {
+                s.push(F::ExporterContainerErrors, vec![], Value::U64(3));
+            }
+            s.push(F::ProcessCpu, vec![], Value::Nanos(cpu));
+            s.sort();
+            s
+        };
+        let mut t = Template::default();
+        // New values, then each change of shape (labels, a series more, a series less), and
+        // of format: every time the bytes of a whole encode.
+        let cases = [
+            (snap(1, 5_000_000, "ok", false), Format::Text),
+            (snap(0, 1_250_000_000, "ok", false), Format::Text),
+            (snap(1, 7, "timeout", false), Format::Text),
+            (snap(1, 7, "timeout", true), Format::Text),
+            (snap(1, 8, "timeout", false), Format::Text),
+            (snap(1, 9, "timeout", false), Format::OpenMetrics),
+            (snap(0, 10, "timeout", false), Format::OpenMetrics),
+        ];
+        for (s, format) in &cases {
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            encode_part(s, *format, &mut want);
+            t.encode(s, *format, &mut got);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+        }
     }
 
     #[test]

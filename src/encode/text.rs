@@ -1,31 +1,29 @@
 //! Prometheus text exposition format 0.0.4: `# HELP`, `# TYPE` (info and state sets as
 //! `gauge`), then the samples.
 
-use super::{families, write_sample};
-use crate::metrics::Kind;
+use crate::metrics::{FamilyDef, Kind};
 use crate::snapshot::Snapshot;
 
 /// Write `snapshot` as text 0.0.4.
 pub fn encode(snapshot: &Snapshot, out: &mut Vec<u8>) {
-    for (family, run) in families(&snapshot.series) {
-        let def = family.def();
-        let kind = match def.kind {
-            Kind::Counter => "counter",
-            Kind::Gauge | Kind::Info | Kind::StateSet => "gauge",
-        };
-        out.extend_from_slice(b"# HELP ");
-        out.extend_from_slice(def.name.as_bytes());
-        out.push(b' ');
-        escape_help(out, def.help);
-        out.extend_from_slice(b"\n# TYPE ");
-        out.extend_from_slice(def.name.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(kind.as_bytes());
-        out.push(b'\n');
-        for s in run {
-            write_sample(out, def.name, s);
-        }
-    }
+    super::encode_part(snapshot, super::Format::Text, out);
+}
+
+/// The `# HELP` and `# TYPE` lines of a family.
+pub(super) fn header(def: &FamilyDef, out: &mut Vec<u8>) {
+    let kind = match def.kind {
+        Kind::Counter => "counter",
+        Kind::Gauge | Kind::Info | Kind::StateSet => "gauge",
+    };
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(def.name.as_bytes());
+    out.push(b' ');
+    escape_help(out, def.help);
+    out.extend_from_slice(b"\n# TYPE ");
+    out.extend_from_slice(def.name.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
 }
 
 /// HELP text escapes only backslash and line feed in 0.0.4.
