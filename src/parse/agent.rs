@@ -18,7 +18,7 @@ lenient_struct! {
 impl Metadata {
     /// Parse a `/v1/metadata` body; fails only when it is not a JSON object.
     pub fn parse(body: &[u8]) -> Result<Metadata, ParseError> {
-        match serde_json::from_slice::<Obj<Metadata>>(body)? {
+        match crate::parse::json::<Obj<Metadata>>(body)? {
             Obj(Some(m)) => Ok(m),
             Obj(None) => Err(ParseError::NotObject),
         }
@@ -69,13 +69,13 @@ lenient_struct! {
 /// Parse a `/v1/tasks` body: `{"Tasks": [...]}`, or the single task object that
 /// `/v1/tasks?dockerid=` answers. Tasks that are not objects are skipped.
 pub fn parse_tasks(body: &[u8]) -> Result<Vec<AgentTask>, ParseError> {
-    let Obj(Some(doc)) = serde_json::from_slice::<Obj<TasksDoc>>(body)? else {
+    let Obj(Some(doc)) = crate::parse::json::<Obj<TasksDoc>>(body)? else {
         return Err(ParseError::NotObject);
     };
     if let Some(tasks) = doc.tasks.0 {
         return Ok(tasks);
     }
-    let single: AgentTask = serde_json::from_slice(body)?;
+    let single: AgentTask = crate::parse::json(body)?;
     Ok(if single.arn.get().is_some() { vec![single] } else { Vec::new() })
 }
 

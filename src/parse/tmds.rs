@@ -137,14 +137,14 @@ impl Task {
     /// Parse a `/task` body. Fails only when the body is not a JSON object; a container that is
     /// not an object is kept as an `Err`.
     pub fn parse(body: &[u8]) -> Result<Task, ParseError> {
-        let Obj(Some(mut doc)) = serde_json::from_slice::<Obj<TaskDoc>>(body)? else {
+        let Obj(Some(mut doc)) = crate::parse::json::<Obj<TaskDoc>>(body)? else {
             return Err(ParseError::NotObject);
         };
         let containers = std::mem::take(&mut doc.containers)
             .0
             .unwrap_or_default()
             .into_iter()
-            .map(|raw| match serde_json::from_slice::<Entry<Container>>(raw.get().as_bytes()) {
+            .map(|raw| match serde_json::from_str::<Entry<Container>>(raw.get()) {
                 Ok(Entry::Value(c)) => Ok(c),
                 Ok(Entry::Null | Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
                 Err(e) => Err(e.to_string()),
@@ -174,16 +174,16 @@ impl TaskStats {
             Entry::Null => Ok(None),
             Entry::NotObject => Err(NOT_OBJECT.to_owned()),
         };
-        let fast = serde_json::from_slice::<Obj<BTreeMap<String, Entry<Stats>>>>(body);
+        let text = super::text(body);
+        let fast = serde_json::from_str::<Obj<BTreeMap<String, Entry<Stats>>>>(&text);
         let containers = match fast {
             Ok(Obj(Some(m))) => m.into_iter().map(|(id, e)| (id, entry(e))).collect(),
             Ok(Obj(None)) => return Err(ParseError::NotObject),
             Err(_) => {
-                let raw: BTreeMap<String, &RawValue> = serde_json::from_slice(body)?;
+                let raw: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
                 raw.into_iter()
                     .map(|(id, v)| {
-                        let parsed =
-                            serde_json::from_slice::<Entry<Stats>>(v.get().as_bytes()).map_err(|e| e.to_string());
+                        let parsed = serde_json::from_str::<Entry<Stats>>(v.get()).map_err(|e| e.to_string());
                         (id, parsed.and_then(entry))
                     })
                     .collect()
@@ -342,6 +342,26 @@ lenient_struct! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_that_is_not_utf8_costs_a_character_not_the_container() {
+        let mut body =
+            br#"{"a": {"os_type": "linuX", "memory_stats": {"usage": 5}}, "b": {"memory_stats": {"usage": 6}}}"#
+                .to_vec();
+        let x = body.iter().position(|&b| b == b'X').unwrap();
+        body[x] = 0xff;
+        let s = TaskStats::parse(&body).unwrap();
+        let a = s.containers["a"].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(a.os_type.get(), Some("linu\u{fffd}"));
+        assert_eq!(a.memory_stats.get().unwrap().usage.as_u64(), Some(5));
+        assert!(s.containers["b"].as_ref().unwrap().is_some());
+        let mut task = br#"{"TaskARN": "t", "Containers": [{"Name": "aX"}, {"Name": "b"}]}"#.to_vec();
+        let x = task.iter().position(|&b| b == b'X').unwrap();
+        task[x] = 0xc3;
+        let t = Task::parse(&task).unwrap();
+        assert_eq!(t.containers[0].as_ref().unwrap().name.get(), Some("a\u{fffd}"));
+        assert_eq!(t.containers[1].as_ref().unwrap().name.get(), Some("b"));
+    }
 
     #[test]
     fn a_broken_container_does_not_hide_the_others() {

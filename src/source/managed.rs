@@ -60,11 +60,13 @@ pub fn parse_tasks(body: &[u8]) -> Result<Vec<TaskEntry>, ParseError> {
     let one = |key: String, raw: &RawValue| Task::parse(raw.get().as_bytes()).map_err(|e| (key, e.to_string()));
     match first_byte(body) {
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_slice(body)?;
+            let text = crate::parse::text(body);
+            let items: Vec<&RawValue> = serde_json::from_str(&text)?;
             Ok(items.into_iter().enumerate().map(|(i, r)| one(format!("tasks[{i}]"), r)).collect())
         }
         Some(b'{') => {
-            let map: BTreeMap<String, &RawValue> = serde_json::from_slice(body)?;
+            let text = crate::parse::text(body);
+            let map: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
             if map.contains_key("TaskARN") || map.contains_key("Containers") {
                 return Ok(vec![Ok(Task::parse(body)?)]);
             }
@@ -80,7 +82,8 @@ pub fn parse_stats(body: &[u8]) -> Result<TaskStats, ParseError> {
     let mut merge = |s: TaskStats| all.containers.extend(s.containers);
     match first_byte(body) {
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_slice(body)?;
+            let text = crate::parse::text(body);
+            let items: Vec<&RawValue> = serde_json::from_str(&text)?;
             for r in items {
                 // A task's map that is not an object is skipped: its containers have no stats.
                 if let Ok(s) = TaskStats::parse(r.get().as_bytes()) {
@@ -89,7 +92,8 @@ pub fn parse_stats(body: &[u8]) -> Result<TaskStats, ParseError> {
             }
         }
         Some(b'{') => {
-            let map: BTreeMap<String, &RawValue> = serde_json::from_slice(body)?;
+            let text = crate::parse::text(body);
+            let map: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
             if !map.is_empty() && map.keys().all(|k| k.starts_with("arn:")) {
                 for r in map.values() {
                     if let Ok(s) = TaskStats::parse(r.get().as_bytes()) {
