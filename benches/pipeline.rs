@@ -231,7 +231,7 @@ fn pipeline_text(bencher: Bencher, case: &str) {
 }
 
 /// The fresh part of a cached gzip scrape: the exporter's own series (here a 4 KB stand-in of
-/// the same shape) compressed onto a prefix made once, with the one reused deflate state.
+/// the same shape) after a prefix compressed once: stored blocks and the CRC.
 #[divan::bench(sample_count = 200, max_time = 2)]
 fn gzip_fresh_tail(bencher: Bencher) {
     use ecs_exporter::encode::gzip::Gzip;

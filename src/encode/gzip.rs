@@ -3,8 +3,9 @@
 //! a prefix compressed once: a [`Prefix`] is deflate blocks ended by a sync flush (byte-aligned,
 //! not final), so a body is the gzip header and the cached prefix (one shared chunk,
 //! [`Prefix::start`]), then the fresh tail compressed now (its blocks reference nothing before
-//! them) and a trailer whose CRC combines both ([`Gzip::finish`]). One gzip member: every reader
-//! decodes it (browsers read only the first member of several).
+//! them, and a short tail is stored as it is) and a trailer whose CRC combines both
+//! ([`Gzip::finish`]). One gzip member: every reader decodes it (browsers read only the first
+//! member of several).
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status};
@@ -36,6 +37,9 @@ pub struct Prefix {
     /// Length of the data.
     len: u64,
 }
+
+/// The longest tail [`Gzip::finish`] stores without compressing it.
+pub const STORED_TAIL: usize = 16 * 1024;
 
 /// The gzip header: magic, deflate, no flags, no mtime, fastest, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
@@ -97,8 +101,17 @@ impl Gzip {
 
     /// Append what follows [`Prefix::start`] in the gzip member holding the prefix's data, then
     /// `tail`: the tail's blocks, the last one final, and the trailer.
+    ///
+    /// A tail of at most [`STORED_TAIL`] bytes (the exporter's own series, fresh on every
+    /// scrape) goes in stored blocks, uncompressed: compressing its 3 KB took 15-20 µs per
+    /// scrape (resetting the deflate state, building Huffman tables), five times what the
+    /// rest of a cached scrape costs, to save 2 KB of a response Prometheus fetches every 15 s.
     pub fn finish(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
-        self.blocks(tail, true, out);
+        if tail.len() <= STORED_TAIL {
+            stored(tail, true, out);
+        } else {
+            self.blocks(tail, true, out);
+        }
         // The CRC of prefix + tail: the prefix's, continued over the tail.
         let mut crc = crc32fast::Hasher::new_with_initial(prefix.crc);
         crc.update(tail);
