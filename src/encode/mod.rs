@@ -77,7 +77,7 @@ pub fn encode_part(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
 }
 
 /// [`encode_part`] with the values written by `value`.
-fn encode_with(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>, value: &mut impl FnMut(&mut Vec<u8>, Value)) {
+fn encode_with(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>, value: &mut dyn FnMut(&mut Vec<u8>, Value)) {
     for (family, run) in families(&snapshot.series) {
         out.extend_from_slice(header(family, format));
         let name = family.def().name;
@@ -174,7 +174,7 @@ pub(crate) fn families(series: &[Series]) -> impl Iterator<Item = (Family, &[Ser
 }
 
 /// Write `name{labels} value\n`, the value by `value`.
-fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut impl FnMut(&mut Vec<u8>, Value)) {
+fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut dyn FnMut(&mut Vec<u8>, Value)) {
     out.extend_from_slice(name.as_bytes());
     if !s.labels.is_empty() {
         out.push(b'{');

@@ -10,7 +10,7 @@ pub mod lenient;
 pub mod tmds;
 
 /// A body as text for serde_json's `from_str`: checked to be UTF-8 once, whole, so that
-/// serde_json does not check every string and key again (a third of the parse here); and every
+/// serde_json does not check every string and key again (a sixth of the parse here); and every
 /// typed parse reads through the one `str` reader (a second reader would compile every
 /// deserializer twice). Bytes that are not UTF-8 read as U+FFFD, as Prometheus label values
 /// must be UTF-8 anyway: the odd byte costs one character, not the container.
