@@ -197,7 +197,9 @@ fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut dyn FnMut
 /// Escape a label value: backslash, double quote and line feed.
 pub(crate) fn escape_label(out: &mut Vec<u8>, v: &str) {
     let bytes = v.as_bytes();
-    if !bytes.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+    // memchr's vectorised search: label values are long in host mode (a task ARN on every
+    // series), where a byte-by-byte check was 16% of a scrape.
+    if memchr::memchr3(b'\\', b'"', b'\n', bytes).is_none() {
         out.extend_from_slice(bytes);
         return;
     }
