@@ -191,7 +191,7 @@ impl Exporter {
     async fn upstream_within(&self, deadline: Duration) -> Option<Arc<Upstream>> {
         // A fresh cached read, when nobody holds the lock: no timer to arm, nothing to await.
         if let Ok(last) = self.last.try_lock() {
-            if let Some(u) = last.as_ref().filter(|u| u.at.elapsed() < self.cache_ttl) {
+            if let Some(u) = last.as_ref().filter(|u| self.reusable(u, Instant::now())) {
                 return Some(u.clone());
             }
         }
@@ -208,14 +208,18 @@ impl Exporter {
     async fn upstream(&self, deadline: Duration) -> Arc<Upstream> {
         let arrived = Instant::now();
         let mut last = self.last.lock().await;
-        if let Some(u) = last.as_ref() {
-            if u.at >= arrived || u.at.elapsed() < self.cache_ttl {
-                return u.clone();
-            }
+        if let Some(u) = last.as_ref().filter(|u| self.reusable(u, arrived)) {
+            return u.clone();
         }
         let fresh = Arc::new(self.read(deadline).await);
         *last = Some(fresh.clone());
         fresh
+    }
+
+    /// Whether a caller that arrived at `arrived` may take read `u`: it finished after the caller
+    /// arrived (a read the caller waited for), or it is younger than the cache period.
+    fn reusable(&self, u: &Upstream, arrived: Instant) -> bool {
+        u.at >= arrived || u.at.elapsed() < self.cache_ttl
     }
 
     /// Read the source and collect every task's series; log one warning on failure.

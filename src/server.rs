@@ -353,7 +353,8 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
 
 /// A response body of one or two byte chunks, each sent as it is: hyper writes them with the
 /// head in one `writev`, so the tasks' part, encoded once per upstream read, is never copied
-/// into a response.
+/// into a response. (`Full<Chain<Bytes, Bytes>>` does the same without this type, but it
+/// instantiates hyper's write path for `Chain`: 18 KB more binary.)
 #[derive(Debug, Default)]
 pub struct Chunks {
     parts: [Bytes; 2],

@@ -39,7 +39,7 @@ pub struct Prefix {
 }
 
 /// The longest tail [`Gzip::finish`] stores without compressing it.
-pub const STORED_TAIL: usize = 16 * 1024;
+const STORED_TAIL: usize = 16 * 1024;
 
 /// The gzip header: magic, deflate, no flags, no mtime, fastest, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
@@ -121,7 +121,8 @@ impl Gzip {
     }
 
     /// One whole gzip member holding the prefix's data, then `tail`, appended to `out`.
-    pub fn body(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
+    #[cfg(test)]
+    fn body(&mut self, prefix: &Prefix, tail: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&prefix.start);
         self.finish(prefix, tail, out);
     }

@@ -1,15 +1,9 @@
 //! OpenMetrics 1.0.0 text: family names without the `_total` / `_info` suffix in `# TYPE`,
-//! `# UNIT` for base units, info metrics typed `info`, and the closing `# EOF`.
+//! `# UNIT` for base units, info metrics typed `info`; the samples and the closing `# EOF` are
+//! written by [`super::encode_parts`].
 
 use super::escape_label;
 use crate::metrics::{FamilyDef, Kind};
-use crate::snapshot::Snapshot;
-
-/// Write the families of `snapshot`; the exposition then ends with `# EOF`
-/// ([`super::encode_parts`] writes it once, after the last part).
-pub fn encode_families(snapshot: &Snapshot, out: &mut Vec<u8>) {
-    super::encode_part(snapshot, super::Format::OpenMetrics, out);
-}
 
 /// The `# TYPE`, `# UNIT` (for base units) and `# HELP` lines of a family.
 pub(super) fn header(def: &FamilyDef, out: &mut Vec<u8>) {

@@ -1,13 +1,7 @@
 //! Prometheus text exposition format 0.0.4: `# HELP`, `# TYPE` (info and state sets as
-//! `gauge`), then the samples.
+//! `gauge`); the samples are written by [`super::encode_part`].
 
 use crate::metrics::{FamilyDef, Kind};
-use crate::snapshot::Snapshot;
-
-/// Write `snapshot` as text 0.0.4.
-pub fn encode(snapshot: &Snapshot, out: &mut Vec<u8>) {
-    super::encode_part(snapshot, super::Format::Text, out);
-}
 
 /// The `# HELP` and `# TYPE` lines of a family.
 pub(super) fn header(def: &FamilyDef, out: &mut Vec<u8>) {

@@ -137,7 +137,12 @@ impl Task {
     /// Parse a `/task` body. Fails only when the body is not a JSON object; a container that is
     /// not an object is kept as an `Err`.
     pub fn parse(body: &[u8]) -> Result<Task, ParseError> {
-        let Obj(Some(mut doc)) = crate::parse::json::<Obj<TaskDoc>>(body)? else {
+        Task::parse_str(&super::text(body))
+    }
+
+    /// [`Task::parse`] of a body already known to be text (a part of one checked whole).
+    pub fn parse_str(body: &str) -> Result<Task, ParseError> {
+        let Obj(Some(mut doc)) = serde_json::from_str::<Obj<TaskDoc>>(body)? else {
             return Err(ParseError::NotObject);
         };
         let containers = std::mem::take(&mut doc.containers)
@@ -169,18 +174,22 @@ impl TaskStats {
     /// split into its containers and each parsed on its own, so the fault stays with its
     /// container.
     pub fn parse(body: &[u8]) -> Result<TaskStats, ParseError> {
+        TaskStats::parse_str(&super::text(body))
+    }
+
+    /// [`TaskStats::parse`] of a body already known to be text (a part of one checked whole).
+    pub fn parse_str(text: &str) -> Result<TaskStats, ParseError> {
         let entry = |e: Entry<Stats>| match e {
             Entry::Value(s) => Ok(Some(s)),
             Entry::Null => Ok(None),
             Entry::NotObject => Err(NOT_OBJECT.to_owned()),
         };
-        let text = super::text(body);
-        let fast = serde_json::from_str::<Obj<BTreeMap<String, Entry<Stats>>>>(&text);
+        let fast = serde_json::from_str::<Obj<BTreeMap<String, Entry<Stats>>>>(text);
         let containers = match fast {
             Ok(Obj(Some(m))) => m.into_iter().map(|(id, e)| (id, entry(e))).collect(),
             Ok(Obj(None)) => return Err(ParseError::NotObject),
             Err(_) => {
-                let raw: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
+                let raw: BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
                 raw.into_iter()
                     .map(|(id, v)| {
                         let parsed = serde_json::from_str::<Entry<Stats>>(v.get()).map_err(|e| e.to_string());

@@ -57,7 +57,7 @@ fn first_byte(body: &[u8]) -> Option<u8> {
 /// Parse `/tasks`: each task on its own, so one that is not an object is an error beside the
 /// others (`Err((key or index, reason))`).
 pub fn parse_tasks(body: &[u8]) -> Result<Vec<TaskEntry>, ParseError> {
-    let one = |key: String, raw: &RawValue| Task::parse(raw.get().as_bytes()).map_err(|e| (key, e.to_string()));
+    let one = |key: String, raw: &RawValue| Task::parse_str(raw.get()).map_err(|e| (key, e.to_string()));
     match first_byte(body) {
         Some(b'[') => {
             let text = crate::parse::text(body);
@@ -68,7 +68,7 @@ pub fn parse_tasks(body: &[u8]) -> Result<Vec<TaskEntry>, ParseError> {
             let text = crate::parse::text(body);
             let map: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
             if map.contains_key("TaskARN") || map.contains_key("Containers") {
-                return Ok(vec![Ok(Task::parse(body)?)]);
+                return Ok(vec![Ok(Task::parse_str(&text)?)]);
             }
             Ok(map.into_iter().map(|(k, r)| one(k, r)).collect())
         }
@@ -86,7 +86,7 @@ pub fn parse_stats(body: &[u8]) -> Result<TaskStats, ParseError> {
             let items: Vec<&RawValue> = serde_json::from_str(&text)?;
             for r in items {
                 // A task's map that is not an object is skipped: its containers have no stats.
-                if let Ok(s) = TaskStats::parse(r.get().as_bytes()) {
+                if let Ok(s) = TaskStats::parse_str(r.get()) {
                     merge(s);
                 }
             }
@@ -96,12 +96,12 @@ pub fn parse_stats(body: &[u8]) -> Result<TaskStats, ParseError> {
             let map: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
             if !map.is_empty() && map.keys().all(|k| k.starts_with("arn:")) {
                 for r in map.values() {
-                    if let Ok(s) = TaskStats::parse(r.get().as_bytes()) {
+                    if let Ok(s) = TaskStats::parse_str(r.get()) {
                         merge(s);
                     }
                 }
             } else {
-                merge(TaskStats::parse(body)?);
+                merge(TaskStats::parse_str(&text)?);
             }
         }
         _ => return Err(ParseError::NotObject),
