@@ -56,8 +56,10 @@ if [ "$status" != healthy ]; then
 fi
 echo "ok: HEALTHCHECK healthy on port $port (not 9779)"
 body=$(curl -fsS "http://127.0.0.1:$port/metrics")
-printf '%s\n' "$body" | grep -q '^ecs_exporter_up 1$' || { echo "FAIL: no ecs_exporter_up 1"; exit 1; }
-printf '%s\n' "$body" | grep -q '^ecs_container_cpu_usage_seconds_total{container_name="web"} ' || { echo "FAIL: no web CPU"; exit 1; }
+# Here-strings, not `printf | grep -q`: grep -q exits at its first match, and under pipefail the
+# printf that is still writing the rest of the body fails with SIGPIPE (CI failed so once).
+grep -q '^ecs_exporter_up 1$' <<<"$body" || { echo "FAIL: no ecs_exporter_up 1"; exit 1; }
+grep -q '^ecs_container_cpu_usage_seconds_total{container_name="web"} ' <<<"$body" || { echo "FAIL: no web CPU"; exit 1; }
 user=$("$docker" inspect --format '{{.Config.User}}' "$tag")
 [ "$user" = "65534:65534" ] || { echo "FAIL: image user $user"; exit 1; }
 echo "ok: the image serves the demo ($(printf '%s\n' "$body" | grep -vc '^#') series), runs as $user, $size bytes"
