@@ -3,10 +3,10 @@
 //! the same names and meanings as the Prometheus client libraries. Elsewhere they are left out.
 
 use crate::metrics::Family;
-use crate::snapshot::{Snapshot, Value};
+use crate::snapshot::{Fill, Value};
 
 /// Append the `process_*` series that can be read.
-pub fn collect(out: &mut Snapshot) {
+pub fn collect(out: &mut Fill<'_>) {
     #[cfg(target_os = "linux")]
     linux::collect(out);
     #[cfg(not(target_os = "linux"))]
@@ -36,30 +36,30 @@ mod linux {
         })
     }
 
-    pub(super) fn collect(out: &mut Snapshot) {
+    pub(super) fn collect(out: &mut Fill<'_>) {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let page = if page > 0 { page as u64 } else { 4096 };
         if let Some(ns) = cpu_ns() {
-            out.push(Family::ProcessCpu, vec![], Value::Nanos(i128::from(ns)));
+            out.put(Family::ProcessCpu, &[], Value::Nanos(i128::from(ns)));
         }
         if let Some((size, resident)) = statm() {
-            out.push(Family::ProcessResident, vec![], Value::U64(resident.saturating_mul(page)));
-            out.push(Family::ProcessVirtual, vec![], Value::U64(size.saturating_mul(page)));
+            out.put(Family::ProcessResident, &[], Value::U64(resident.saturating_mul(page)));
+            out.put(Family::ProcessVirtual, &[], Value::U64(size.saturating_mul(page)));
         }
         // The start time never changes: /proc/self/stat and /proc/stat (large on big hosts) are
         // read once.
         static START_NS: std::sync::OnceLock<Option<i128>> = std::sync::OnceLock::new();
         if let Some(start_ns) = *START_NS.get_or_init(start_ns) {
-            out.push(Family::ProcessStartTime, vec![], Value::Nanos(start_ns));
+            out.put(Family::ProcessStartTime, &[], Value::Nanos(start_ns));
         }
         if let Some(n) = open_fds() {
-            out.push(Family::ProcessOpenFds, vec![], Value::U64(n));
+            out.put(Family::ProcessOpenFds, &[], Value::U64(n));
         }
         let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: `lim` is a valid, writable rlimit.
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-            out.push(Family::ProcessMaxFds, vec![], Value::U64(lim.rlim_cur));
+            out.put(Family::ProcessMaxFds, &[], Value::U64(lim.rlim_cur));
         }
     }
 
@@ -156,9 +156,10 @@ mod linux {
     mod tests {
         #[test]
         fn reads_own_process() {
-            let mut s = Snapshot::default();
-            super::collect(&mut s);
             use super::*;
+            let mut k = crate::snapshot::Kept::default();
+            super::collect(&mut k.fill());
+            let s = &k.snap;
             assert!(s.get(Family::ProcessResident, &[]).is_some_and(|v| v.as_f64() > 100_000.0));
             assert!(s.get(Family::ProcessStartTime, &[]).is_some_and(|v| v.as_f64() > 1.6e9));
             assert!(s.get(Family::ProcessCpu, &[]).is_some_and(|v| v.as_f64() > 0.0));

@@ -8,7 +8,7 @@ use crate::encode::gzip::{Gzip, Prefix};
 use crate::encode::statsd::PushStats;
 use crate::encode::{self, Format};
 use crate::metrics::Family;
-use crate::snapshot::{LabelValue, Snapshot, Value};
+use crate::snapshot::{Fill, LabelValue, Snapshot, Value};
 use crate::source::{Read, Source, SourceError};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -54,23 +54,14 @@ impl Upstream {
     }
 }
 
-/// What one scrape exposes: the tasks' series of the upstream read it used, then the exporter's
-/// own series. Both are sorted and their families are disjoint, so they encode one after the
-/// other ([`crate::encode::encode_parts`]).
+/// One scrape's upstream part: the read it used, whose tasks' series are encoded once per read
+/// ([`Upstream::body`]); the exporter's own series are added by [`Exporter::own_series`].
 #[derive(Debug)]
 pub struct Scrape {
     /// The read this scrape used (`None` when it waited past its deadline for one).
     pub upstream: Option<Arc<Upstream>>,
-    /// `ecs_exporter_*` and `process_*`.
-    pub own: Snapshot,
-}
-
-impl Scrape {
-    /// The snapshots to encode, in order.
-    pub fn parts(&self) -> Vec<&Snapshot> {
-        let task = self.upstream.as_deref().and_then(|u| u.result.as_ref().ok()).map(|(snap, _)| snap);
-        task.into_iter().chain(std::iter::once(&self.own)).collect()
-    }
+    /// When the scrape started.
+    pub started: Instant,
 }
 
 /// What the status page shows of the upstream reads.
@@ -138,43 +129,44 @@ impl Exporter {
         }
     }
 
-    /// One scrape, ready to encode.
+    /// One scrape's upstream read (shared, or cached, or `None` past the deadline).
     pub async fn scrape(&self, scrape_timeout: Option<Duration>) -> Scrape {
         let started = Instant::now();
-        let deadline = self.deadline(scrape_timeout);
-        // About 25 series: room for them at once, not four regrowths.
-        let mut snap = Snapshot { series: Vec::with_capacity(32) };
-        let upstream = self.upstream_within(deadline).await;
-        let container_errors = match upstream.as_deref() {
+        let upstream = self.upstream_within(self.deadline(scrape_timeout)).await;
+        Scrape { upstream, started }
+    }
+
+    /// The exporter's own series of `scrape` (`ecs_exporter_*`, `process_*`), put into `out`
+    /// in family order, so that a fill of the same series as the last only sets values.
+    pub fn own_series(&self, scrape: &Scrape, mut out: Fill<'_>) {
+        let container_errors = match scrape.upstream.as_deref() {
             Some(Upstream { result: Ok((_, errors)), .. }) => Some(*errors as u64),
             _ => None,
         };
-        snap.push(Family::ExporterUp, vec![], Value::U64(u64::from(container_errors.is_some())));
+        out.put(Family::ExporterUp, &[], Value::U64(u64::from(container_errors.is_some())));
         if !self.exporter_metrics {
-            return Scrape { upstream, own: snap };
+            return;
         }
-        snap.push(Family::ExporterScrapeDuration, vec![], Value::F64(started.elapsed().as_secs_f64()));
+        out.put(Family::ExporterScrapeDuration, &[], Value::F64(scrape.started.elapsed().as_secs_f64()));
         for counters in self.source.counters() {
             for (path, outcome, n) in counters.each() {
-                snap.push(Family::ExporterUpstreamRequests, vec![("path", path), ("outcome", outcome)], Value::U64(n));
+                out.put(Family::ExporterUpstreamRequests, &[("path", path), ("outcome", outcome)], Value::U64(n));
             }
         }
         if let Some(n) = container_errors {
-            snap.push(Family::ExporterContainerErrors, vec![], Value::U64(n));
+            out.put(Family::ExporterContainerErrors, &[], Value::U64(n));
         }
         if let Some(n) = self.source.tag_errors() {
-            snap.push(Family::ExporterTaskTagErrors, vec![], Value::U64(n));
+            out.put(Family::ExporterTaskTagErrors, &[], Value::U64(n));
         }
         static BUILD: std::sync::OnceLock<[LabelValue; 2]> = std::sync::OnceLock::new();
         let [version, revision] =
-            BUILD.get_or_init(|| [Arc::from(env!("CARGO_PKG_VERSION")), Arc::from(crate::config::REVISION)]).clone();
-        snap.push(Family::ExporterBuildInfo, vec![("version", version), ("revision", revision)], Value::U64(1));
+            BUILD.get_or_init(|| [Arc::from(env!("CARGO_PKG_VERSION")), Arc::from(crate::config::REVISION)]);
+        out.put(Family::ExporterBuildInfo, &[("version", version), ("revision", revision)], Value::U64(1));
         if let Some(p) = &self.push_stats {
-            p.collect(&mut snap);
+            p.collect(&mut out);
         }
-        crate::process::collect(&mut snap);
-        snap.sort();
-        Scrape { upstream, own: snap }
+        crate::process::collect(&mut out);
     }
 
     /// The current upstream data for a consumer other than a scrape (the StatsD push): the same
@@ -280,4 +272,38 @@ pub fn collect_read(read: &Read, filter: &Filter, host: bool) -> (Snapshot, Vec<
     }
     snap.sort();
     (snap, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Kept;
+    use crate::source::http::HttpClient;
+    use crate::source::sidecar::Sidecar;
+
+    #[tokio::test]
+    async fn the_own_series_are_put_in_family_order_so_a_scrape_only_sets_values() {
+        let client = HttpClient::tcp("http://127.0.0.1:9".into(), Duration::from_millis(10), 1 << 20, 1);
+        let mut e = Exporter::new(
+            Source::Sidecar(Sidecar::new(client, true)),
+            Filter::default(),
+            Duration::from_millis(10),
+            Duration::ZERO,
+        );
+        e.push_stats = Some(Arc::default());
+        let mut kept = Kept::default();
+        let scrape = Scrape { upstream: None, started: Instant::now() };
+        e.own_series(&scrape, kept.fill());
+        let (shape, n) = (kept.shape, kept.snap.series.len());
+        // Every own family but the container errors (no read) is there, in the table's order.
+        assert!(n > 20, "{n} series");
+        assert!(kept.snap.series.windows(2).all(|w| w[0].family <= w[1].family));
+        e.own_series(&scrape, kept.fill());
+        // Out of order, the fill would sort and count a new shape on every scrape.
+        assert_eq!((kept.shape, kept.snap.series.len()), (shape, n));
+        e.exporter_metrics = false;
+        e.own_series(&scrape, kept.fill());
+        assert_eq!(kept.snap.series.len(), 1);
+        assert_eq!(kept.snap.get(Family::ExporterUp, &[]), Some(Value::U64(0)));
+    }
 }

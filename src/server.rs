@@ -48,9 +48,9 @@ pub struct State {
     pub demo: bool,
     /// The reused gzip compressor.
     pub gzip: std::sync::Mutex<encode::gzip::Gzip>,
-    /// The exporter's own series of the last scrape in each format, as text to fill new values
-    /// into.
-    pub own: std::sync::Mutex<[encode::Template; 2]>,
+    /// The exporter's own series of the last scrape, refilled in place, and their text in each
+    /// format to fill new values into.
+    pub own: std::sync::Mutex<(crate::snapshot::Kept, [encode::Template; 2])>,
     /// When the server started.
     pub started: std::time::Instant,
 }
@@ -316,8 +316,13 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
     // The tasks' part is encoded (and compressed) once per upstream read; the exporter's own
     // part is fresh on every scrape, and a gzip member of its own.
     let mut own = Vec::with_capacity(4096);
-    st.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[usize::from(format == Format::OpenMetrics)]
-        .encode(&scrape.own, format, &mut own);
+    {
+        // A panic while filling leaves series that the next fill checks one by one.
+        let mut kept = st.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (kept, templates) = &mut *kept;
+        st.exporter.own_series(&scrape, kept.fill());
+        templates[usize::from(format == Format::OpenMetrics)].encode(kept, format, &mut own);
+    }
     if format == Format::OpenMetrics {
         own.extend_from_slice(b"# EOF\n");
     }

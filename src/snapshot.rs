@@ -79,3 +79,103 @@ impl Snapshot {
         self.series.iter().filter(|s| s.family == family).count()
     }
 }
+
+/// A snapshot refilled in place on every scrape (the exporter's own series, whose families and
+/// labels rarely change): a series put with the family and labels of the one at its position
+/// keeps that one's labels and takes the new value, so a scrape allocates nothing for them;
+/// any other series rebuilds the rest and changes [`Kept::shape`].
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// The series of the last fill, grouped by family.
+    pub snap: Snapshot,
+    /// Changes whenever a fill changes a family, a label or the number of series, so that
+    /// text made for one shape ([`crate::encode::Template`]) is not used for another.
+    pub shape: u64,
+}
+
+impl Kept {
+    /// Start a fill: put every series in family order ([`Fill::put`]); when the fill is dropped,
+    /// the series not put again are removed.
+    pub fn fill(&mut self) -> Fill<'_> {
+        Fill { kept: self, at: 0, changed: false }
+    }
+}
+
+/// One fill of a [`Kept`] snapshot, in progress.
+#[derive(Debug)]
+pub struct Fill<'a> {
+    kept: &'a mut Kept,
+    at: usize,
+    changed: bool,
+}
+
+impl Fill<'_> {
+    /// Put the next series. In family order it costs a comparison; out of order it is still
+    /// correct (the fill sorts), but every scrape rebuilds.
+    pub fn put(&mut self, family: Family, labels: &[(&'static str, &LabelValue)], value: Value) {
+        let series = &mut self.kept.snap.series;
+        match series.get_mut(self.at) {
+            Some(s)
+                if s.family == family
+                    && s.labels.len() == labels.len()
+                    && s.labels.iter().zip(labels).all(|((k, v), (k2, v2))| k == k2 && (Arc::ptr_eq(v, v2) || v == *v2)) =>
+            {
+                s.value = value;
+            }
+            _ => {
+                series.truncate(self.at);
+                series.push(Series { family, labels: labels.iter().map(|(k, v)| (*k, Arc::clone(v))).collect(), value });
+                self.changed = true;
+            }
+        }
+        self.at += 1;
+    }
+}
+
+impl Drop for Fill<'_> {
+    fn drop(&mut self) {
+        let series = &mut self.kept.snap.series;
+        if series.len() > self.at {
+            series.truncate(self.at);
+            self.changed = true;
+        }
+        if self.changed {
+            self.kept.snap.sort();
+            self.kept.shape = self.kept.shape.wrapping_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_keeps_what_is_put_again_and_counts_changes_of_shape() {
+        let (a, b): (LabelValue, LabelValue) = (Arc::from("a"), Arc::from("b"));
+        let mut k = Kept::default();
+        let fill = |k: &mut Kept, v: u64, label: &LabelValue, extra: bool| {
+            let mut f = k.fill();
+            f.put(Family::ExporterUp, &[], Value::U64(v));
+            f.put(Family::ExporterUpstreamRequests, &[("path", label)], Value::U64(v * 2));
+            if extra {
+                f.put(Family::ProcessCpu, &[], Value::U64(v * 3));
+            }
+        };
+        fill(&mut k, 1, &a, true);
+        let (shape, labels) = (k.shape, k.snap.series[1].labels.as_ptr());
+        // The same series again: new values, the same label vectors, the same shape.
+        fill(&mut k, 2, &Arc::from("a"), true);
+        assert_eq!((k.shape, k.snap.series[1].labels.as_ptr()), (shape, labels));
+        assert_eq!(k.snap.series.iter().map(|s| s.value.as_f64()).collect::<Vec<_>>(), [2.0, 4.0, 6.0]);
+        // Another label value, then a series fewer: new shapes, and exactly what was put.
+        fill(&mut k, 3, &b, true);
+        assert_ne!(k.shape, shape);
+        assert_eq!(k.snap.get(Family::ExporterUpstreamRequests, &[("path", "b")]), Some(Value::U64(6)));
+        let before = k.shape;
+        fill(&mut k, 4, &b, false);
+        assert_ne!(k.shape, before);
+        assert_eq!(k.snap.series.len(), 2);
+        assert_eq!(k.snap.count(Family::ProcessCpu), 0);
+    }
+}

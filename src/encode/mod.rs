@@ -9,8 +9,8 @@ pub mod statsd;
 pub mod text;
 
 use crate::metrics::{Family, ALL};
-use crate::snapshot::{LabelValue, Series, Snapshot, Value};
-use std::sync::{Arc, OnceLock};
+use crate::snapshot::{Kept, Series, Snapshot, Value};
+use std::sync::OnceLock;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,33 +112,30 @@ pub fn encode_parts(parts: &[&Snapshot], format: Format, out: &mut Vec<u8>) {
     }
 }
 
-/// A part whose series keep their families and labels from one scrape to the next (the
-/// exporter's own series), encoded by filling the new values into the text of the last one: its
-/// comment lines, names and labels are written once, not on every scrape. The shape is compared
-/// on every use, and a part of another shape is encoded whole and becomes the template.
+/// The exporter's own series ([`Kept`], refilled in place on every scrape) encoded by filling
+/// the new values into the text of the last encode: its comment lines, names and labels are
+/// written once, not on every scrape. When the kept series change shape, or the format changes,
+/// the part is encoded whole and becomes the template.
 #[derive(Debug, Default)]
 pub struct Template {
-    /// The format and the series (values aside) the text was made for.
-    shape: Option<(Format, Vec<Shape>)>,
+    /// The format and [`Kept::shape`] the text was made for.
+    made: Option<(Format, u64)>,
     /// The encoded part without its values.
     text: Vec<u8>,
     /// Where in `text` each series' value goes, in order.
     slots: Vec<usize>,
 }
 
-/// A series without its value.
-type Shape = (Family, Vec<(&'static str, LabelValue)>);
-
 impl Template {
-    /// Append `snapshot` (sorted) in `format` to `out`: the same bytes as [`encode_part`].
-    pub fn encode(&mut self, snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
-        if !self.fits(snapshot, format) {
+    /// Append `kept`'s series in `format` to `out`: the same bytes as [`encode_part`].
+    pub fn encode(&mut self, kept: &Kept, format: Format, out: &mut Vec<u8>) {
+        let snapshot = &kept.snap;
+        if self.made != Some((format, kept.shape)) {
             self.text.clear();
             self.slots.clear();
             let (text, slots) = (&mut self.text, &mut self.slots);
             encode_with(snapshot, format, text, &mut |t: &mut Vec<u8>, _| slots.push(t.len()));
-            let series = snapshot.series.iter().map(|s| (s.family, s.labels.clone())).collect();
-            self.shape = Some((format, series));
+            self.made = Some((format, kept.shape));
         }
         let mut from = 0;
         for (s, &at) in snapshot.series.iter().zip(&self.slots) {
@@ -147,17 +144,6 @@ impl Template {
             from = at;
         }
         out.extend_from_slice(&self.text[from..]);
-    }
-
-    fn fits(&self, snapshot: &Snapshot, format: Format) -> bool {
-        let Some((f, series)) = &self.shape else { return false };
-        *f == format
-            && series.len() == snapshot.series.len()
-            && series.iter().zip(&snapshot.series).all(|((family, labels), s)| {
-                *family == s.family
-                    && labels.len() == s.labels.len()
-                    && labels.iter().zip(&s.labels).all(|((k, v), (k2, v2))| k == k2 && (Arc::ptr_eq(v, v2) || v == v2))
-            })
     }
 }
 
@@ -297,37 +283,44 @@ mod tests {
     #[test]
     fn a_template_writes_what_the_encoder_writes() {
         use crate::metrics::Family as F;
-        let snap = |up: u64, cpu: i128, outcome: &str, extra: bool| {
-            let mut s = Snapshot::default();
-            s.push(F::ExporterUp, vec![], Value::U64(up));
-            s.push(
-                F::ExporterUpstreamRequests,
-                vec![("path", Arc::from("/task")), ("outcome", Arc::from(outcome))],
-                Value::U64(up * 7),
-            );
+        use crate::snapshot::LabelValue;
+        use std::sync::Arc;
+        // The same series put into `kept` and pushed into a snapshot encoded whole.
+        fn fill(kept: &mut Kept, up: u64, cpu: i128, outcome: &str, extra: bool) -> Snapshot {
+            let (path, outcome): (LabelValue, LabelValue) = (Arc::from("/task"), Arc::from(outcome));
+            let mut f = kept.fill();
+            f.put(F::ExporterUp, &[], Value::U64(up));
+            f.put(F::ExporterUpstreamRequests, &[("path", &path), ("outcome", &outcome)], Value::U64(up * 7));
             if extra {
-                s.push(F::ExporterContainerErrors, vec![], Value::U64(3));
+                f.put(F::ExporterContainerErrors, &[], Value::U64(3));
             }
-            s.push(F::ProcessCpu, vec![], Value::Nanos(cpu));
-            s.sort();
-            s
-        };
-        let mut t = Template::default();
+            f.put(F::ProcessCpu, &[], Value::Nanos(cpu));
+            let mut whole = Snapshot::default();
+            whole.push(F::ExporterUp, vec![], Value::U64(up));
+            whole.push(F::ExporterUpstreamRequests, vec![("path", path), ("outcome", outcome)], Value::U64(up * 7));
+            if extra {
+                whole.push(F::ExporterContainerErrors, vec![], Value::U64(3));
+            }
+            whole.push(F::ProcessCpu, vec![], Value::Nanos(cpu));
+            whole
+        }
+        let (mut kept, mut t) = (Kept::default(), Template::default());
         // New values, then each change of shape (labels, a series more, a series less), and
         // of format: every time the bytes of a whole encode.
         let cases = [
-            (snap(1, 5_000_000, "ok", false), Format::Text),
-            (snap(0, 1_250_000_000, "ok", false), Format::Text),
-            (snap(1, 7, "timeout", false), Format::Text),
-            (snap(1, 7, "timeout", true), Format::Text),
-            (snap(1, 8, "timeout", false), Format::Text),
-            (snap(1, 9, "timeout", false), Format::OpenMetrics),
-            (snap(0, 10, "timeout", false), Format::OpenMetrics),
+            (1, 5_000_000, "ok", false, Format::Text),
+            (0, 1_250_000_000, "ok", false, Format::Text),
+            (1, 7, "timeout", false, Format::Text),
+            (1, 7, "timeout", true, Format::Text),
+            (1, 8, "timeout", false, Format::Text),
+            (1, 9, "timeout", false, Format::OpenMetrics),
+            (0, 10, "timeout", false, Format::OpenMetrics),
         ];
-        for (s, format) in &cases {
+        for (up, cpu, outcome, extra, format) in cases {
+            let whole = fill(&mut kept, up, cpu, outcome, extra);
             let (mut want, mut got) = (Vec::new(), Vec::new());
-            encode_part(s, *format, &mut want);
-            t.encode(s, *format, &mut got);
+            encode_part(&whole, format, &mut want);
+            t.encode(&kept, format, &mut got);
             assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
         }
     }

@@ -20,7 +20,7 @@
 //! each part sanitised.
 
 use crate::metrics::{Family, Group, Kind};
-use crate::snapshot::{Series, Snapshot, Value};
+use crate::snapshot::{Fill, Series, Snapshot, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -62,13 +62,13 @@ pub struct PushStats {
 
 impl PushStats {
     /// Add the exporter's own StatsD series to `snap`.
-    pub fn collect(&self, snap: &mut Snapshot) {
-        snap.push(Family::ExporterStatsdDatagrams, vec![], Value::U64(self.datagrams.load(Ordering::Relaxed)));
-        snap.push(Family::ExporterStatsdBytes, vec![], Value::U64(self.bytes.load(Ordering::Relaxed)));
-        snap.push(Family::ExporterStatsdErrors, vec![], Value::U64(self.errors.load(Ordering::Relaxed)));
+    pub fn collect(&self, snap: &mut Fill<'_>) {
+        snap.put(Family::ExporterStatsdDatagrams, &[], Value::U64(self.datagrams.load(Ordering::Relaxed)));
+        snap.put(Family::ExporterStatsdBytes, &[], Value::U64(self.bytes.load(Ordering::Relaxed)));
+        snap.put(Family::ExporterStatsdErrors, &[], Value::U64(self.errors.load(Ordering::Relaxed)));
         let last = self.last_push_ms.load(Ordering::Relaxed);
         if last > 0 {
-            snap.push(Family::ExporterStatsdLastPush, vec![], Value::Nanos(i128::from(last) * 1_000_000));
+            snap.put(Family::ExporterStatsdLastPush, &[], Value::Nanos(i128::from(last) * 1_000_000));
         }
     }
 }

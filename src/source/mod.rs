@@ -121,13 +121,15 @@ impl Source {
     }
 
     /// The request counters, for `ecs_exporter_upstream_requests_total`.
-    pub fn counters(&self) -> Vec<&Counters> {
+    pub fn counters(&self) -> impl Iterator<Item = &Counters> {
         match self {
-            Source::Sidecar(s) => vec![&s.counters],
-            Source::Managed(s) => vec![&s.counters],
-            Source::Ec2(s) => vec![&s.counters, s.engine.counters()],
-            Source::Docker(s) => vec![s.engine.counters()],
+            Source::Sidecar(s) => [Some(&s.counters), None],
+            Source::Managed(s) => [Some(&s.counters), None],
+            Source::Ec2(s) => [Some(&s.counters), Some(s.engine.counters())],
+            Source::Docker(s) => [Some(s.engine.counters()), None],
         }
+        .into_iter()
+        .flatten()
     }
 
     /// The mode, for the status page: `sidecar`, or `host (ec2)` and so on.
