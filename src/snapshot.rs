@@ -33,13 +33,55 @@ impl Value {
 /// A label value, cheap to clone (container names repeat on every container series).
 pub type LabelValue = Arc<str>;
 
+/// A label name and value.
+pub type Label = (&'static str, LabelValue);
+
+/// A series' labels: its own list, or one shared by several series (every series of a container
+/// but its state sets carries the same set, made once per container instead of once per series).
+#[derive(Debug, Clone)]
+pub enum Labels {
+    /// A list of this series alone.
+    Own(Vec<Label>),
+    /// A list shared with other series.
+    Shared(Arc<[Label]>),
+}
+
+impl Labels {
+    /// A list to share: clones are reference counts, not copies.
+    pub fn shared(labels: Vec<Label>) -> Labels {
+        Labels::Shared(labels.into())
+    }
+}
+
+impl std::ops::Deref for Labels {
+    type Target = [Label];
+    fn deref(&self) -> &[Label] {
+        match self {
+            Labels::Own(v) => v,
+            Labels::Shared(a) => a,
+        }
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        **self == **other
+    }
+}
+
+impl From<Vec<Label>> for Labels {
+    fn from(v: Vec<Label>) -> Labels {
+        Labels::Own(v)
+    }
+}
+
 /// One series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Its family.
     pub family: Family,
     /// Label names and values, in the order written.
-    pub labels: Vec<(&'static str, LabelValue)>,
+    pub labels: Labels,
     /// Its value.
     pub value: Value,
 }
@@ -53,8 +95,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Add a series.
-    pub fn push(&mut self, family: Family, labels: Vec<(&'static str, LabelValue)>, value: Value) {
-        self.series.push(Series { family, labels, value });
+    pub fn push(&mut self, family: Family, labels: impl Into<Labels>, value: Value) {
+        self.series.push(Series { family, labels: labels.into(), value });
     }
 
     /// Group series by family in table order, keeping insertion order within a family.
@@ -118,13 +160,17 @@ impl Fill<'_> {
             Some(s)
                 if s.family == family
                     && s.labels.len() == labels.len()
-                    && s.labels.iter().zip(labels).all(|((k, v), (k2, v2))| k == k2 && (Arc::ptr_eq(v, v2) || v == *v2)) =>
+                    && s.labels
+                        .iter()
+                        .zip(labels)
+                        .all(|((k, v), (k2, v2))| k == k2 && (Arc::ptr_eq(v, v2) || v == *v2)) =>
             {
                 s.value = value;
             }
             _ => {
                 series.truncate(self.at);
-                series.push(Series { family, labels: labels.iter().map(|(k, v)| (*k, Arc::clone(v))).collect(), value });
+                let labels = Labels::Own(labels.iter().map(|(k, v)| (*k, Arc::clone(v))).collect());
+                series.push(Series { family, labels, value });
                 self.changed = true;
             }
         }

@@ -4,10 +4,10 @@
 use super::{mib_to_bytes, Filter, Scope};
 use crate::metrics::{Family, CONTAINER_STATUSES, HEALTH_STATUSES};
 use crate::parse::lenient::{Num, Objects};
-use crate::parse::tmds::{BlkioEntry, CgroupMemory, Container, Stats};
-use crate::snapshot::{LabelValue, Snapshot, Value};
+use crate::parse::tmds::{BlkioEntry, CgroupMemory, Container, Op, Stats};
+use crate::snapshot::{LabelValue, Labels, Snapshot, Value};
 use crate::timefmt::parse_rfc3339_nanos;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Append the series of one exported container.
 pub(super) fn series(
@@ -24,7 +24,9 @@ pub(super) fn series(
         l.push(("container_name", name.clone()));
         l
     };
-    let cn = || with(0);
+    // The labels of every series of the container but its state sets and info: one list.
+    let base = Labels::shared(with(0));
+    let cn = || base.clone();
     let s = |v: &crate::parse::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
     let mut info = with(3);
     info.extend([("container_id", s(&c.docker_id)), ("image", s(&c.image)), ("image_id", s(&c.image_id))]);
@@ -35,7 +37,8 @@ pub(super) fn series(
         out.push(Family::ContainerLabels, l, Value::U64(1));
     }
     if let Some(status) = c.known_status.get().filter(|v| !v.is_empty()) {
-        state_set(Family::ContainerStatus, CONTAINER_STATUSES, status, &with, out);
+        static VALUES: OnceLock<Vec<LabelValue>> = OnceLock::new();
+        state_set(Family::ContainerStatus, (CONTAINER_STATUSES, &VALUES), status, &with, out);
     }
     if let Some(v) = c.restart_count.as_u64() {
         out.push(Family::ContainerRestarts, cn(), Value::U64(v));
@@ -44,7 +47,8 @@ pub(super) fn series(
         out.push(Family::ContainerExitCode, cn(), Value::I64(v));
     }
     if let Some(h) = c.health.get().and_then(|h| h.status.get()).filter(|v| !v.is_empty()) {
-        state_set(Family::ContainerHealth, HEALTH_STATUSES, h, &with, out);
+        static VALUES: OnceLock<Vec<LabelValue>> = OnceLock::new();
+        state_set(Family::ContainerHealth, (HEALTH_STATUSES, &VALUES), h, &with, out);
     }
     if let Some(t) = c.started_at.get().and_then(parse_rfc3339_nanos) {
         out.push(Family::ContainerStartTime, cn(), Value::Nanos(t));
@@ -84,24 +88,25 @@ pub(super) fn series(
 }
 
 /// One series per known state, the current one 1; an unknown current state gets its own series
-/// so it is never lost.
+/// so it is never lost. The known states' label values are made once, in `values`.
 fn state_set(
     family: Family,
-    states: &[&str],
+    (states, values): (&'static [&'static str], &'static OnceLock<Vec<LabelValue>>),
     current: &str,
     with: &dyn Fn(usize) -> Vec<(&'static str, LabelValue)>,
     out: &mut Snapshot,
 ) {
-    let series = |status: &str, v: u64, out: &mut Snapshot| {
+    let series = |status: LabelValue, v: u64, out: &mut Snapshot| {
         let mut l = with(1);
-        l.push(("status", Arc::from(status)));
+        l.push(("status", status));
         out.push(family, l, Value::U64(v));
     };
-    for st in states {
-        series(st, u64::from(*st == current), out);
+    let values = values.get_or_init(|| states.iter().map(|s| Arc::from(*s)).collect());
+    for (st, value) in states.iter().zip(values) {
+        series(value.clone(), u64::from(*st == current), out);
     }
     if !states.contains(&current) {
-        series(current, 1, out);
+        series(Arc::from(current), 1, out);
     }
 }
 
@@ -188,25 +193,25 @@ const STATS_RULES: &[(Family, Rule)] = &[
         if v.windows {
             return Some(Value::U64(v.s.storage_stats.get()?.read_size_bytes.as_u64()?));
         }
-        blkio_sum(&v.s.blkio_stats.get()?.io_service_bytes_recursive, "read")
+        blkio_sum(&v.s.blkio_stats.get()?.io_service_bytes_recursive, Op::Read)
     }),
     (Family::ContainerDiskWriteBytes, |v| {
         if v.windows {
             return Some(Value::U64(v.s.storage_stats.get()?.write_size_bytes.as_u64()?));
         }
-        blkio_sum(&v.s.blkio_stats.get()?.io_service_bytes_recursive, "write")
+        blkio_sum(&v.s.blkio_stats.get()?.io_service_bytes_recursive, Op::Write)
     }),
     (Family::ContainerDiskReads, |v| {
         if v.windows {
             return Some(Value::U64(v.s.storage_stats.get()?.read_count_normalized.as_u64()?));
         }
-        blkio_sum(&v.s.blkio_stats.get()?.io_serviced_recursive, "read")
+        blkio_sum(&v.s.blkio_stats.get()?.io_serviced_recursive, Op::Read)
     }),
     (Family::ContainerDiskWrites, |v| {
         if v.windows {
             return Some(Value::U64(v.s.storage_stats.get()?.write_count_normalized.as_u64()?));
         }
-        blkio_sum(&v.s.blkio_stats.get()?.io_serviced_recursive, "write")
+        blkio_sum(&v.s.blkio_stats.get()?.io_serviced_recursive, Op::Write)
     }),
 ];
 
@@ -224,15 +229,11 @@ fn working_set(v: &View) -> Option<Value> {
 
 /// Sum of the entries whose op is `op` in any case, over all devices; entries without a value
 /// count 0 (Docker omits zero values). Absent when the list itself is absent.
-fn blkio_sum(list: &Objects<BlkioEntry>, op: &str) -> Option<Value> {
+fn blkio_sum(list: &Objects<BlkioEntry>, op: Op) -> Option<Value> {
     if !list.is_present() {
         return None;
     }
-    let sum = list
-        .items()
-        .iter()
-        .filter(|e| e.op.get().is_some_and(|o| o.eq_ignore_ascii_case(op)))
-        .filter_map(|e| e.value.as_u64())
-        .fold(0u64, u64::saturating_add);
+    let sum =
+        list.items().iter().filter(|e| e.op == op).filter_map(|e| e.value.as_u64()).fold(0u64, u64::saturating_add);
     Some(Value::U64(sum))
 }

@@ -8,7 +8,7 @@ mod network;
 
 use crate::metrics::Family;
 use crate::parse::tmds::{Stats, Task, TaskStats};
-use crate::snapshot::{LabelValue, Snapshot, Value};
+use crate::snapshot::{LabelValue, Labels, Snapshot, Value};
 use crate::timefmt::parse_rfc3339_nanos;
 use regex_lite::Regex;
 use std::sync::Arc;
@@ -232,27 +232,29 @@ fn task_series(task: &Task, scope: &Scope, out: &mut Snapshot) {
         ],
         Value::U64(1),
     );
+    // The labels of the task's other series (none in sidecar mode; `task_arn` in host mode).
+    let tl = Labels::shared(scope.labels(0));
     if let Some(limits) = task.limits.get() {
         if let Some(cpu) = limits.cpu.as_f64().filter(|v| *v > 0.0) {
-            out.push(Family::TaskCpuLimit, scope.labels(0), Value::F64(cpu));
+            out.push(Family::TaskCpuLimit, tl.clone(), Value::F64(cpu));
         }
         if let Some(mem) = mib_to_bytes(limits.memory) {
-            out.push(Family::TaskMemoryLimit, scope.labels(0), Value::U64(mem));
+            out.push(Family::TaskMemoryLimit, tl.clone(), Value::U64(mem));
         }
     }
     if let Some(eph) = task.ephemeral_storage_metrics.get() {
         if let Some(v) = mib_to_bytes_allow_zero(eph.utilized) {
-            out.push(Family::TaskEphemeralUsed, scope.labels(0), Value::U64(v));
+            out.push(Family::TaskEphemeralUsed, tl.clone(), Value::U64(v));
         }
         if let Some(v) = mib_to_bytes_allow_zero(eph.reserved) {
-            out.push(Family::TaskEphemeralAllocated, scope.labels(0), Value::U64(v));
+            out.push(Family::TaskEphemeralAllocated, tl.clone(), Value::U64(v));
         }
     }
     if let Some(t) = task.pull_started_at.get().and_then(parse_rfc3339_nanos) {
-        out.push(Family::TaskPullStart, scope.labels(0), Value::Nanos(t));
+        out.push(Family::TaskPullStart, tl.clone(), Value::Nanos(t));
     }
     if let Some(t) = task.pull_stopped_at.get().and_then(parse_rfc3339_nanos) {
-        out.push(Family::TaskPullStop, scope.labels(0), Value::Nanos(t));
+        out.push(Family::TaskPullStop, tl.clone(), Value::Nanos(t));
     }
 }
 

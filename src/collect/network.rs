@@ -9,7 +9,7 @@ use super::{is_sample, sample_time, Scope};
 use crate::metrics::Family;
 use crate::parse::lenient::Num;
 use crate::parse::tmds::{NetworkStats, Stats, Task, TaskStats};
-use crate::snapshot::{LabelValue, Snapshot, Value};
+use crate::snapshot::{LabelValue, Labels, Snapshot, Value};
 use std::sync::Arc;
 
 /// How the task's containers share network namespaces.
@@ -104,7 +104,8 @@ fn freshest<'a>(it: impl Iterator<Item = &'a Stats>) -> Option<&'a Stats> {
     best.map(|(s, _)| s)
 }
 
-fn labels(scope: &Scope, container: Option<&LabelValue>, iface: Option<&str>) -> Vec<(&'static str, LabelValue)> {
+/// The labels of an interface's (or the namespace's) series: one list for all of them.
+fn labels(scope: &Scope, container: Option<&LabelValue>, iface: Option<&str>) -> Labels {
     let mut l = scope.labels(2);
     if let Some(c) = container {
         l.push(("container_name", c.clone()));
@@ -112,16 +113,17 @@ fn labels(scope: &Scope, container: Option<&LabelValue>, iface: Option<&str>) ->
     if let Some(i) = iface {
         l.push(("interface", Arc::from(i)));
     }
-    l
+    Labels::shared(l)
 }
 
 fn interfaces(s: &Stats, scope: &Scope, container: Option<&LabelValue>, out: &mut Snapshot) {
     let Some(nets) = s.networks.get() else { return };
     for (iface, n) in nets {
         let Some(n) = n.get() else { continue };
+        let l = labels(scope, container, Some(iface));
         for (family, field) in COUNTERS {
             if let Some(v) = field(n).as_u64() {
-                out.push(*family, labels(scope, container, Some(iface)), Value::U64(v));
+                out.push(*family, l.clone(), Value::U64(v));
             }
         }
     }
@@ -132,10 +134,11 @@ fn rates(s: &Stats, scope: &Scope, container: Option<&LabelValue>, out: &mut Sna
         return;
     };
     let rate = |n: Num| n.as_f64().filter(|v| *v >= 0.0).map(Value::F64);
+    let l = labels(scope, container, None);
     if let Some(v) = rate(r.rx_bytes_per_sec) {
-        out.push(Family::NetRxRate, labels(scope, container, None), v);
+        out.push(Family::NetRxRate, l.clone(), v);
     }
     if let Some(v) = rate(r.tx_bytes_per_sec) {
-        out.push(Family::NetTxRate, labels(scope, container, None), v);
+        out.push(Family::NetTxRate, l, v);
     }
 }

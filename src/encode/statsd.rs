@@ -389,7 +389,7 @@ fn other_labels(s: &Series) -> Vec<(&'static str, String)> {
 
 fn series_key(s: &Series) -> String {
     let mut k = String::from(s.family.def().name);
-    for (n, v) in &s.labels {
+    for (n, v) in s.labels.iter() {
         let _ = write!(k, "\u{0}{n}={v}");
     }
     k

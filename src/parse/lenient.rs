@@ -167,6 +167,26 @@ impl<'de> Deserialize<'de> for Str {
     }
 }
 
+/// A string leaf mapped by `pick` without being kept (no allocation); any other JSON value
+/// reads as `T::default()`. For keywords such as block I/O ops.
+pub fn word<'de, D: Deserializer<'de>, T: Default>(d: D, pick: fn(&str) -> T) -> Result<T, D::Error> {
+    struct V<T>(fn(&str) -> T);
+    impl<'de, T: Default> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.0)(v))
+        }
+        absent!(T::default(); bool, u64, i64, f64, null, seq, map);
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<T, D2::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V(pick))
+}
+
 /// A list that reads as empty-and-absent when the JSON holds anything but an array
 /// (`null`, the string `"None"` seen in Windows captures, an object).
 #[derive(Debug, Clone, PartialEq)]

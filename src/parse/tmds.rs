@@ -207,7 +207,6 @@ lenient_struct! {
     pub struct Stats {
         /// RFC 3339 time of the sample.
         "read" => read: Str,
-        "preread" => preread: Str,
         /// `windows` or `linux` on daemons that fill it in (v29+).
         "os_type" => os_type: Str,
         "num_procs" => num_procs: Num,
@@ -311,8 +310,35 @@ lenient_struct! {
 lenient_struct! {
     /// One device/op entry; `value` is omitted when zero in some captures.
     pub struct BlkioEntry {
-        "op" => op: Str,
+        "op" => op: Op,
         "value" => value: Num,
+    }
+}
+
+/// The `op` of a block I/O entry, of those the metrics sum (any case: cgroup v1 writes `Read`,
+/// v2 `read`); read without allocating, as each container has a dozen entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Op {
+    /// `read`.
+    Read,
+    /// `write`.
+    Write,
+    /// Another op (`Sync`, `Async`, `Discard`, `Total`), or not a string.
+    #[default]
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Op {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::lenient::word(d, |o| {
+            if o.eq_ignore_ascii_case("read") {
+                Op::Read
+            } else if o.eq_ignore_ascii_case("write") {
+                Op::Write
+            } else {
+                Op::Other
+            }
+        })
     }
 }
 

@@ -76,9 +76,10 @@ impl Counters {
 
     /// Every `(path, outcome, count)`, in label order.
     pub fn each(&self) -> impl Iterator<Item = (&LabelValue, &LabelValue, u64)> + '_ {
-        self.paths.iter().zip(&self.counts).flat_map(move |(p, c)| {
-            self.outcomes.iter().zip(c).map(move |(o, n)| (p, o, n.load(Ordering::Relaxed)))
-        })
+        self.paths
+            .iter()
+            .zip(&self.counts)
+            .flat_map(move |(p, c)| self.outcomes.iter().zip(c).map(move |(o, n)| (p, o, n.load(Ordering::Relaxed))))
     }
 }
 
