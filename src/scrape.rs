@@ -41,7 +41,7 @@ impl Upstream {
         let Ok((snap, _)) = &self.result else { return Bytes::new() };
         self.encoded[usize::from(format == Format::OpenMetrics)]
             .get_or_init(|| {
-                let mut plain = Vec::with_capacity(16 * 1024);
+                let mut plain = Vec::with_capacity(encode::size_hint(snap));
                 encode::encode_part(snap, format, &mut plain);
                 Bytes::from(plain)
             })
@@ -246,7 +246,9 @@ impl Exporter {
 /// The series of one read: the host's, then each task's (labelled with its ARN when `host`),
 /// sorted by family; and the entries that could not be used, as `(id, reason)`. Pure.
 pub fn collect_read(read: &Read, filter: &Filter, host: bool) -> (Snapshot, Vec<(String, String)>) {
-    let mut snap = Snapshot::default();
+    // About 50 series a container (more with state sets and interfaces): room for most at once.
+    let containers: usize = read.tasks.iter().map(|t| t.task.containers.len()).sum();
+    let mut snap = Snapshot { series: Vec::with_capacity(16 + 56 * containers) };
     if let Some(i) = &read.instance {
         let l = |v: &str| -> LabelValue { Arc::from(v) };
         snap.push(

@@ -101,7 +101,27 @@ impl Snapshot {
 
     /// Group series by family in table order, keeping insertion order within a family.
     pub fn sort(&mut self) {
-        self.series.sort_by_key(|s| s.family);
+        if self.series.is_sorted_by_key(|s| s.family) {
+            return;
+        }
+        if self.series.len() < 512 {
+            self.series.sort_by_key(|s| s.family);
+            return;
+        }
+        // Many containers: each pushed its families in order, so the series are one sorted run
+        // per container, and a merge sort moves every series once per pass over them (nine
+        // passes at 500 containers). Into one bucket per family and back: twice.
+        let mut counts = [0usize; crate::metrics::ALL.len()];
+        for s in &self.series {
+            counts[s.family as usize] += 1;
+        }
+        let mut buckets: Vec<Vec<Series>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
+        for s in self.series.drain(..) {
+            buckets[s.family as usize].push(s);
+        }
+        for b in buckets {
+            self.series.extend(b);
+        }
     }
 
     /// The value of the first series of `family` whose labels include all of `labels`.
@@ -195,6 +215,24 @@ impl Drop for Fill<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorting_groups_by_family_and_keeps_the_order_within_one() {
+        // Small and large (the bucket path): like containers, each pushing its families in order.
+        for containers in [3u64, 600] {
+            let mut snap = Snapshot::default();
+            for c in 0..containers {
+                for f in [Family::ContainerInfo, Family::ContainerRestarts, Family::ContainerMemoryUsage] {
+                    snap.push(f, vec![], Value::U64(c));
+                }
+            }
+            let mut want = snap.series.clone();
+            want.sort_by_key(|s| s.family);
+            snap.sort();
+            assert_eq!(snap.series, want);
+            assert_eq!(snap.series[1].value, Value::U64(1));
+        }
+    }
 
     #[test]
     fn a_fill_keeps_what_is_put_again_and_counts_changes_of_shape() {

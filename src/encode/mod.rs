@@ -87,6 +87,14 @@ fn encode_with(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>, value: &m
     }
 }
 
+/// About the size of `snapshot` encoded (a little over, as a value is counted 24 bytes): the
+/// room to reserve, so that a large exposition (host mode: megabytes) is not copied as it grows.
+pub fn size_hint(snapshot: &Snapshot) -> usize {
+    let labels = |s: &Series| s.labels.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
+    let series: usize = snapshot.series.iter().map(|s| s.family.def().name.len() + labels(s) + 28).sum();
+    series + families(&snapshot.series).count() * 256
+}
+
 /// The comment lines that open `family` in `format` (HELP and TYPE, and UNIT in OpenMetrics),
 /// written once per family and format, the first time it is encoded.
 fn header(family: Family, format: Format) -> &'static [u8] {
@@ -322,6 +330,26 @@ mod tests {
             encode_part(&whole, format, &mut want);
             t.encode(&kept, format, &mut got);
             assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_size_hint_covers_the_encoded_size() {
+        let body = std::fs::read("tests/fixtures/ecs_exporter/fargate_task_stats.json").unwrap();
+        let stats = crate::parse::tmds::TaskStats::parse(&body).unwrap();
+        let task = crate::parse::tmds::Task::parse(
+            &std::fs::read("tests/fixtures/ecs_exporter/fargate_task_metadata.json").unwrap(),
+        )
+        .unwrap();
+        let mut snap = Snapshot::default();
+        crate::collect::collect(&task, &stats, &crate::collect::Filter::default(), &mut snap);
+        snap.sort();
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut out = Vec::new();
+            encode_part(&snap, format, &mut out);
+            let hint = size_hint(&snap);
+            // Enough room, and not wildly more.
+            assert!(out.len() <= hint && hint < out.len() * 2, "{} vs {hint}", out.len());
         }
     }
 
