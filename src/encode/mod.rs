@@ -191,9 +191,15 @@ fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut dyn FnMut
 /// Escape a label value: backslash, double quote and line feed.
 pub(crate) fn escape_label(out: &mut Vec<u8>, v: &str) {
     let bytes = v.as_bytes();
-    // memchr's vectorised search: label values are long in host mode (a task ARN on every
-    // series), where a byte-by-byte check was 16% of a scrape.
-    if memchr::memchr3(b'\\', b'"', b'\n', bytes).is_none() {
+    // memchr's vectorised search for long values (a task ARN on every series in host mode,
+    // where a byte-by-byte check was 16% of a scrape); short ones (names, states) are checked
+    // in a plain loop, cheaper than setting up the vector search.
+    let clean = if bytes.len() < 32 {
+        !bytes.iter().any(|&b| matches!(b, b'\\' | b'"' | b'\n'))
+    } else {
+        memchr::memchr3(b'\\', b'"', b'\n', bytes).is_none()
+    };
+    if clean {
         out.extend_from_slice(bytes);
         return;
     }
@@ -358,5 +364,12 @@ mod tests {
         let mut o = Vec::new();
         escape_label(&mut o, "a\"b\\c\nd é");
         assert_eq!(String::from_utf8(o).unwrap(), "a\\\"b\\\\c\\nd é");
+        // Long values take the vector search: with and without characters to escape.
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task/demo/6f1c2a7e9b3d4c5fa0e1d2c3b4a59687";
+        for (v, want) in [(arn.to_owned(), arn.to_owned()), (format!("{arn}\""), format!("{arn}\\\""))] {
+            let mut o = Vec::new();
+            escape_label(&mut o, &v);
+            assert_eq!(String::from_utf8(o).unwrap(), want);
+        }
     }
 }

@@ -33,9 +33,28 @@ lenient_struct! {
         /// `/taskWithTags`: what the agent could not fetch (the tags, when the task role lacks
         /// `ecs:ListTagsForResource`).
         "Errors" => errors: Objects<MetadataError>,
-        /// Kept raw, so each container is parsed on its own (a number out of range in one
-        /// fails that one only).
-        "Containers" => containers: List<Box<RawValue>>,
+        /// Parsed in the document's one pass; moved into [`Task::containers`].
+        "Containers" => containers: Containers,
+    }
+}
+
+/// `Containers` of `/task`, each container or why it is not usable. When one fails the whole
+/// pass (a number out of range), [`Task::parse_str`] reads them again one by one.
+#[derive(Debug, Default)]
+pub struct Containers(pub Vec<Result<Container, String>>);
+
+impl<'de> serde::Deserialize<'de> for Containers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = List::<Entry<Container>>::deserialize(d)?;
+        Ok(Containers(list.0.unwrap_or_default().into_iter().map(container).collect()))
+    }
+}
+
+/// A container entry, or why it is not usable.
+fn container(e: Entry<Container>) -> Result<Container, String> {
+    match e {
+        Entry::Value(c) => Ok(c),
+        Entry::Null | Entry::NotObject => Err(NOT_OBJECT.to_owned()),
     }
 }
 
@@ -141,21 +160,44 @@ impl Task {
     }
 
     /// [`Task::parse`] of a body already known to be text (a part of one checked whole).
+    ///
+    /// One pass over the body; only when that fails is it read again with the containers kept
+    /// raw ([`Task::parse_each`]), so that a fault stays with its container.
     pub fn parse_str(body: &str) -> Result<Task, ParseError> {
-        let Obj(Some(mut doc)) = serde_json::from_str::<Obj<TaskDoc>>(body)? else {
-            return Err(ParseError::NotObject);
+        match serde_json::from_str::<Obj<TaskDoc>>(body) {
+            Ok(Obj(Some(mut doc))) => {
+                let containers = std::mem::take(&mut doc.containers).0;
+                Ok(Task { doc, containers, standalone: false })
+            }
+            Ok(Obj(None)) => Err(ParseError::NotObject),
+            Err(e) => Task::parse_each(body).ok_or(ParseError::Json(e)),
+        }
+    }
+
+    /// The slow path: the `Containers` array found raw, the task read without it, and each
+    /// container parsed on its own. `None` when that does not help (the fault is outside the
+    /// containers, or the body is not JSON).
+    fn parse_each(body: &str) -> Option<Task> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            #[serde(rename = "Containers", borrow)]
+            containers: Option<&'a RawValue>,
+        }
+        let array = serde_json::from_str::<Raw>(body).ok()?.containers?.get();
+        // The task without its containers: the array's text (a slice of `body`) replaced by null.
+        let at = (array.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+        let rest = format!("{}null{}", body.get(..at)?, body.get(at + array.len()..)?);
+        let Obj(Some(doc)) = serde_json::from_str::<Obj<TaskDoc>>(&rest).ok()? else { return None };
+        let containers = match serde_json::from_str::<List<&RawValue>>(array).ok()?.0 {
+            Some(items) => items
+                .into_iter()
+                .map(|raw| {
+                    serde_json::from_str::<Entry<Container>>(raw.get()).map_err(|e| e.to_string()).and_then(container)
+                })
+                .collect(),
+            None => Vec::new(),
         };
-        let containers = std::mem::take(&mut doc.containers)
-            .0
-            .unwrap_or_default()
-            .into_iter()
-            .map(|raw| match serde_json::from_str::<Entry<Container>>(raw.get()) {
-                Ok(Entry::Value(c)) => Ok(c),
-                Ok(Entry::Null | Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
-                Err(e) => Err(e.to_string()),
-            })
-            .collect();
-        Ok(Task { doc, containers, standalone: false })
+        Some(Task { doc, containers, standalone: false })
     }
 }
 
@@ -423,6 +465,16 @@ mod tests {
             .unwrap();
         assert!(t.containers[0].is_err());
         assert_eq!(t.containers[1].as_ref().unwrap().name.get(), Some("b"));
+        // The slow path keeps the task's own fields, before and after the containers.
+        assert_eq!((t.cluster.get(), t.containers.len()), (Some("x"), 2));
+        let t = Task::parse(br#"{"Containers": [7, {"Name": "a", "RestartCount": 1e400}], "Family": "f"}"#).unwrap();
+        assert_eq!((t.family.get(), t.containers.len()), (Some("f"), 2));
+        assert!(t.containers.iter().all(Result::is_err));
+        // One pass: an entry that is not an object is an error of its own.
+        let t = Task::parse(br#"{"Containers": [null, {"Name": "a"}], "Family": "f"}"#).unwrap();
+        assert!(t.containers[0].is_err() && t.containers[1].is_ok());
+        // A fault outside the containers fails the document, as before.
+        assert!(Task::parse(br#"{"Limits": {"CPU": 1e400}, "Containers": [{"Name": "a"}]}"#).is_err());
         assert!(matches!(Task::parse(b"[]"), Err(ParseError::NotObject)));
     }
 
