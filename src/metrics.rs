@@ -150,7 +150,7 @@ families! {
     ExporterStatsdBytes => (Exporter, "ecs_exporter_statsd_bytes_total", Counter, "bytes", [], "the StatsD push", "Bytes sent to the StatsD server (UDP payload)."),
     ExporterStatsdErrors => (Exporter, "ecs_exporter_statsd_send_errors_total", Counter, "", [], "the StatsD push", "Pushes or datagrams that failed: the address did not resolve, or a send failed (for example ICMP port unreachable)."),
     ExporterStatsdLastPush => (Exporter, "ecs_exporter_statsd_last_push_timestamp_seconds", Gauge, "seconds", [], "the StatsD push", "When the last push was sent in full, in seconds since the epoch; absent before the first."),
-    ProcessCpu => (Exporter, "process_cpu_seconds_total", Counter, "seconds", [], "`getrusage(RUSAGE_SELF)`: user + system", "Total user and system CPU time spent in seconds."),
+    ProcessCpu => (Exporter, "process_cpu_seconds_total", Counter, "seconds", [], "`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`: user + system", "Total user and system CPU time spent in seconds."),
     ProcessResident => (Exporter, "process_resident_memory_bytes", Gauge, "bytes", [], "`/proc/self/statm` resident × page size", "Resident memory size in bytes."),
     ProcessVirtual => (Exporter, "process_virtual_memory_bytes", Gauge, "bytes", [], "`/proc/self/statm` size × page size", "Virtual memory size in bytes."),
     ProcessStartTime => (Exporter, "process_start_time_seconds", Gauge, "seconds", [], "`/proc/self/stat`, `/proc/stat`", "Start time of the process since unix epoch in seconds."),
