@@ -338,7 +338,9 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
             Some(u) if u.result.is_ok() => u.gzip_prefix(format, g),
             _ => &empty,
         };
-        let mut rest = Vec::with_capacity(own.len() / 3 + 64);
+        // Exactly the size of a stored tail, so that it becomes a `Bytes` without another
+        // allocation.
+        let mut rest = Vec::with_capacity(encode::gzip::stored_finish_len(own.len()));
         g.finish(prefix, &own, &mut rest);
         Chunks::two(prefix.start().clone(), Bytes::from(rest))
     } else {

@@ -130,15 +130,23 @@ impl Gzip {
 
 /// `data` as stored (uncompressed) deflate blocks, the last one final when `last`.
 fn stored(data: &[u8], last: bool, out: &mut Vec<u8>) {
-    let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(65_535).collect() };
-    let n = chunks.len();
-    for (i, c) in chunks.into_iter().enumerate() {
+    // Blocks of at most 65,535 bytes; an empty input is one empty block.
+    let n = data.len().div_ceil(65_535).max(1);
+    out.reserve(data.len() + 5 * n);
+    for i in 0..n {
+        let c = &data[(i * 65_535).min(data.len())..((i + 1) * 65_535).min(data.len())];
         out.push(u8::from(last && i + 1 == n));
         let len = c.len() as u16;
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&(!len).to_le_bytes());
         out.extend_from_slice(c);
     }
+}
+
+/// The size of the end of a gzip body [`Gzip::finish`] writes for a tail of `len` bytes that
+/// is stored: its blocks and the trailer (so that a buffer of exactly this size is not regrown).
+pub fn stored_finish_len(len: usize) -> usize {
+    len + 5 * len.div_ceil(65_535).max(1) + 8
 }
 
 #[cfg(test)]
@@ -162,6 +170,9 @@ mod tests {
             g.body(&p, tail, &mut out);
             // A single-member reader (as browsers are) sees everything.
             assert_eq!(gunzip_first_member(&out), [a.clone(), tail.to_vec()].concat());
+            if tail.len() <= STORED_TAIL {
+                assert_eq!(out.len() - p.start.len(), stored_finish_len(tail.len()));
+            }
         }
         assert!(p.start.len() < a.len() / 5, "compressed: {}", p.start.len());
         // An empty prefix too.
