@@ -43,13 +43,32 @@ pub enum Labels {
     /// A list of this series alone.
     Own(Vec<Label>),
     /// A list shared with other series.
-    Shared(Arc<[Label]>),
+    Shared(Arc<SharedLabels>),
+}
+
+/// A label list shared by several series, with a slot for its encoded text, which the
+/// exposition encoders fill the first time they write it and copy after.
+#[derive(Debug)]
+pub struct SharedLabels {
+    list: Vec<Label>,
+    encoded: std::sync::OnceLock<Box<[u8]>>,
+}
+
+impl SharedLabels {
+    /// The list's encoded text, made by `encode` the first time.
+    pub fn encoded(&self, encode: impl FnOnce(&[Label], &mut Vec<u8>)) -> &[u8] {
+        self.encoded.get_or_init(|| {
+            let mut text = Vec::new();
+            encode(&self.list, &mut text);
+            text.into_boxed_slice()
+        })
+    }
 }
 
 impl Labels {
     /// A list to share: clones are reference counts, not copies.
-    pub fn shared(labels: Vec<Label>) -> Labels {
-        Labels::Shared(labels.into())
+    pub fn shared(list: Vec<Label>) -> Labels {
+        Labels::Shared(Arc::new(SharedLabels { list, encoded: std::sync::OnceLock::new() }))
     }
 }
 
@@ -58,7 +77,7 @@ impl std::ops::Deref for Labels {
     fn deref(&self) -> &[Label] {
         match self {
             Labels::Own(v) => v,
-            Labels::Shared(a) => a,
+            Labels::Shared(a) => &a.list,
         }
     }
 }

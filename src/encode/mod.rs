@@ -9,7 +9,7 @@ pub mod statsd;
 pub mod text;
 
 use crate::metrics::{Family, ALL};
-use crate::snapshot::{Kept, Series, Snapshot, Value};
+use crate::snapshot::{Kept, Label, Labels, Series, Snapshot, Value};
 use std::sync::OnceLock;
 
 /// An exposition format.
@@ -167,25 +167,37 @@ pub(crate) fn families(series: &[Series]) -> impl Iterator<Item = (Family, &[Ser
     })
 }
 
-/// Write `name{labels} value\n`, the value by `value`.
+/// Write `name{labels} value\n`, the value by `value`. A shared label list's block
+/// (`{container_name="web"}`, the same in both formats) is written and escaped once, kept with
+/// the list, and copied into every series that shares it (30 to 40 a container): one copy
+/// instead of a write per label name, quote and value.
 fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut dyn FnMut(&mut Vec<u8>, Value)) {
     out.extend_from_slice(name.as_bytes());
-    if !s.labels.is_empty() {
-        out.push(b'{');
-        for (i, (k, v)) in s.labels.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(k.as_bytes());
-            out.extend_from_slice(b"=\"");
-            escape_label(out, v);
-            out.push(b'"');
-        }
-        out.push(b'}');
+    match &s.labels {
+        Labels::Shared(shared) => out.extend_from_slice(shared.encoded(write_labels)),
+        Labels::Own(list) => write_labels(list, out),
     }
     out.push(b' ');
     value(out, s.value);
     out.push(b'\n');
+}
+
+/// Write `{k="v",...}`, escaped; nothing for no labels.
+fn write_labels(labels: &[Label], out: &mut Vec<u8>) {
+    if labels.is_empty() {
+        return;
+    }
+    out.push(b'{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape_label(out, v);
+        out.push(b'"');
+    }
+    out.push(b'}');
 }
 
 /// Escape a label value: backslash, double quote and line feed.
