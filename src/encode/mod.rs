@@ -372,6 +372,29 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_label_list_encodes_as_its_own_would_in_both_formats() {
+        use crate::metrics::Family as F;
+        use crate::snapshot::Labels;
+        use std::sync::Arc;
+        let list = || vec![("task_arn", Arc::from("arn:aws:ecs:t/1")), ("container_name", Arc::from("we\"b\\\n"))];
+        let shared = Labels::shared(list());
+        let (mut own, mut both) = (Snapshot::default(), Snapshot::default());
+        for f in [F::ContainerRestarts, F::ContainerMemoryUsage] {
+            own.push(f, list(), Value::U64(3));
+            both.push(f, shared.clone(), Value::U64(3));
+        }
+        // Text first, then OpenMetrics from the block the first encode kept.
+        for format in [Format::Text, Format::OpenMetrics, Format::Text] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            encode_part(&own, format, &mut a);
+            encode_part(&both, format, &mut b);
+            let b = String::from_utf8(b).unwrap();
+            assert_eq!(String::from_utf8(a).unwrap(), b);
+            assert_eq!(b.matches(r#"{task_arn="arn:aws:ecs:t/1",container_name="we\"b\\\n"} 3"#).count(), 2, "{b}");
+        }
+    }
+
+    #[test]
     fn labels_are_escaped() {
         let mut o = Vec::new();
         escape_label(&mut o, "a\"b\\c\nd é");
