@@ -162,7 +162,7 @@ mod linux {
             use super::*;
             let mut k = crate::snapshot::Kept::default();
             super::collect(&mut k.fill());
-            let s = &k.snap;
+            let s = &k.snapshot();
             assert!(s.get(Family::ProcessResident, &[]).is_some_and(|v| v.as_f64() > 100_000.0));
             assert!(s.get(Family::ProcessStartTime, &[]).is_some_and(|v| v.as_f64() > 1.6e9));
             assert!(s.get(Family::ProcessCpu, &[]).is_some_and(|v| v.as_f64() > 0.0));

@@ -177,9 +177,10 @@ impl Exporter {
         })
     }
 
-    /// [`Exporter::upstream`], waiting no longer than `deadline` and a little slack (so that the
-    /// request's own deadline, which counts the outcome, fires first); `None`, logged, when a
-    /// read another caller started takes longer.
+    /// The current upstream data. A caller that finds no read in flight reads itself, bounded by
+    /// the deadline of each of the read's requests; a caller that waits for another's read waits
+    /// no longer than `deadline` and a little slack (so that the request's own deadline, which
+    /// counts the outcome, fires first), and gets `None`, logged, when that read takes longer.
     async fn upstream_within(&self, deadline: Duration) -> Option<Arc<Upstream>> {
         if let Ok(last) = self.last.try_lock() {
             // A fresh cached read: no timer to arm, nothing to await.
@@ -255,9 +256,11 @@ impl Exporter {
 /// The series of one read: the host's, then each task's (labelled with its ARN when `host`),
 /// sorted by family; and the entries that could not be used, as `(id, reason)`. Pure.
 pub fn collect_read(read: &Read, filter: &Filter, host: bool) -> (Snapshot, Vec<(String, String)>) {
-    // About 50 series a container (more with state sets and interfaces): room for most at once.
-    let containers: usize = read.tasks.iter().map(|t| t.task.containers.len()).sum();
-    let mut snap = Snapshot { series: Vec::with_capacity(16 + 56 * containers) };
+    // About 50 series a container (more with state sets and interfaces): room for most at once,
+    // counting only the containers that can have series, and at most 64 Ki series up front (a
+    // body of a million entries that are not containers reserves nothing).
+    let containers: usize = read.tasks.iter().map(|t| t.task.containers.iter().filter(|c| c.is_ok()).count()).sum();
+    let mut snap = Snapshot { series: Vec::with_capacity((16 + 56 * containers).min(1 << 16)) };
     if let Some(i) = &read.instance {
         let l = |v: &str| -> LabelValue { Arc::from(v) };
         snap.push(
@@ -305,16 +308,16 @@ mod tests {
         let mut kept = Kept::default();
         let scrape = Scrape { upstream: None, started: Instant::now() };
         e.own_series(&scrape, kept.fill());
-        let (shape, n) = (kept.shape, kept.snap.series.len());
+        let (shape, n) = (kept.shape(), kept.snapshot().series.len());
         // Every own family but the container errors (no read) is there, in the table's order.
         assert!(n > 20, "{n} series");
-        assert!(kept.snap.series.windows(2).all(|w| w[0].family <= w[1].family));
+        assert!(kept.snapshot().series.windows(2).all(|w| w[0].family <= w[1].family));
         e.own_series(&scrape, kept.fill());
         // Out of order, the fill would sort and count a new shape on every scrape.
-        assert_eq!((kept.shape, kept.snap.series.len()), (shape, n));
+        assert_eq!((kept.shape(), kept.snapshot().series.len()), (shape, n));
         e.exporter_metrics = false;
         e.own_series(&scrape, kept.fill());
-        assert_eq!(kept.snap.series.len(), 1);
-        assert_eq!(kept.snap.get(Family::ExporterUp, &[]), Some(Value::U64(0)));
+        assert_eq!(kept.snapshot().series.len(), 1);
+        assert_eq!(kept.snapshot().get(Family::ExporterUp, &[]), Some(Value::U64(0)));
     }
 }

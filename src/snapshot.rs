@@ -1,6 +1,8 @@
 //! The snapshot: plain data between collection and encoding. A list of series, each a family,
-//! its labels and a value in base units. Integers stay integers and nanosecond quantities stay
-//! exact until an encoder writes them.
+//! its labels ([`Labels`]: a list of its own, or one shared by a container's series) and a value
+//! in base units. Integers stay integers and nanosecond quantities stay exact until an encoder
+//! writes them. [`Kept`] is a snapshot refilled in place on every scrape ([`Fill`]), for the
+//! exporter's own series.
 
 use crate::metrics::Family;
 use std::sync::Arc;
@@ -167,14 +169,25 @@ impl Snapshot {
 /// any other series rebuilds the rest and changes [`Kept::shape`].
 #[derive(Debug, Default)]
 pub struct Kept {
-    /// The series of the last fill, grouped by family.
-    pub snap: Snapshot,
-    /// Changes whenever a fill changes a family, a label or the number of series, so that
-    /// text made for one shape ([`crate::encode::Template`]) is not used for another.
-    pub shape: u64,
+    /// The series of the last fill, grouped by family (private: changed only by a fill, which
+    /// keeps `shape` true).
+    snap: Snapshot,
+    /// Changes whenever a fill changes a family, a label or the number of series.
+    shape: u64,
 }
 
 impl Kept {
+    /// The series of the last fill, grouped by family.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    /// Changes whenever a fill changes a family, a label or the number of series, so that
+    /// text made for one shape ([`crate::encode::Template`]) is not used for another.
+    pub fn shape(&self) -> u64 {
+        self.shape
+    }
+
     /// Start a fill: put every series in family order ([`Fill::put`]); when the fill is dropped,
     /// the series not put again are removed.
     pub fn fill(&mut self) -> Fill<'_> {

@@ -137,13 +137,13 @@ pub struct Template {
 impl Template {
     /// Append `kept`'s series in `format` to `out`: the same bytes as [`encode_part`].
     pub fn encode(&mut self, kept: &Kept, format: Format, out: &mut Vec<u8>) {
-        let snapshot = &kept.snap;
-        if self.made != Some((format, kept.shape)) {
+        let snapshot = kept.snapshot();
+        if self.made != Some((format, kept.shape())) {
             self.text.clear();
             self.slots.clear();
             let (text, slots) = (&mut self.text, &mut self.slots);
             encode_with(snapshot, format, text, &mut |t: &mut Vec<u8>, _| slots.push(t.len()));
-            self.made = Some((format, kept.shape));
+            self.made = Some((format, kept.shape()));
         }
         let mut from = 0;
         for (s, &at) in snapshot.series.iter().zip(&self.slots) {

@@ -170,25 +170,48 @@ impl Task {
                 Ok(Task { doc, containers, standalone: false })
             }
             Ok(Obj(None)) => Err(ParseError::NotObject),
-            Err(e) => Task::parse_each(body).ok_or(ParseError::Json(e)),
+            Err(e) => match Task::parse_each(body) {
+                Ok(Some(task)) => Ok(task),
+                Ok(None) => Err(ParseError::Json(e)),
+                // The document's own fault (truncated, or outside the containers).
+                Err(e) => Err(ParseError::Json(e)),
+            },
         }
     }
 
-    /// The slow path: the `Containers` array found raw, the task read without it, and each
-    /// container parsed on its own. `None` when that does not help (the fault is outside the
-    /// containers, or the body is not JSON).
-    fn parse_each(body: &str) -> Option<Task> {
-        #[derive(serde::Deserialize)]
-        struct Raw<'a> {
-            #[serde(rename = "Containers", borrow)]
-            containers: Option<&'a RawValue>,
+    /// The slow path: every `Containers` value found raw, the task read without them (their
+    /// text, slices of `body`, blanked), and each container of the last one (the
+    /// last of a repeated key wins, as in the one pass) parsed on its own. `Ok(None)` when the
+    /// document has no `Containers`, so the fault was elsewhere.
+    fn parse_each(body: &str) -> serde_json::Result<Option<Task>> {
+        let spans = serde_json::from_str::<ContainerSpans>(body)?.0;
+        let Some(last) = spans.last().map(|r| r.get()) else { return Ok(None) };
+        // The task without its containers: each span blanked to `0` and spaces (its line breaks
+        // kept), so that an error in the rest reports the body's own line and column.
+        let mut rest = body.as_bytes().to_vec();
+        for span in &spans {
+            let text = span.get();
+            // A slice of `body` (borrowed by the parse): its offset, checked.
+            let Some(blank) = (text.as_ptr() as usize)
+                .checked_sub(body.as_ptr() as usize)
+                .and_then(|at| rest.get_mut(at..at + text.len()))
+            else {
+                return Ok(None);
+            };
+            for (i, b) in blank.iter_mut().enumerate() {
+                *b = if i == 0 {
+                    b'0'
+                } else if *b == b'\n' {
+                    b'\n'
+                } else {
+                    b' '
+                };
+            }
         }
-        let array = serde_json::from_str::<Raw>(body).ok()?.containers?.get();
-        // The task without its containers: the array's text (a slice of `body`) replaced by null.
-        let at = (array.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
-        let rest = format!("{}null{}", body.get(..at)?, body.get(at + array.len()..)?);
-        let Obj(Some(doc)) = serde_json::from_str::<Obj<TaskDoc>>(&rest).ok()? else { return None };
-        let containers = match serde_json::from_str::<List<&RawValue>>(array).ok()?.0 {
+        // Whole spans were replaced by ASCII, so the rest is still UTF-8.
+        let Ok(rest) = String::from_utf8(rest) else { return Ok(None) };
+        let Obj(Some(doc)) = serde_json::from_str::<Obj<TaskDoc>>(&rest)? else { return Ok(None) };
+        let containers = match serde_json::from_str::<List<&RawValue>>(last)?.0 {
             Some(items) => items
                 .into_iter()
                 .map(|raw| {
@@ -197,7 +220,34 @@ impl Task {
                 .collect(),
             None => Vec::new(),
         };
-        Some(Task { doc, containers, standalone: false })
+        Ok(Some(Task { doc, containers, standalone: false }))
+    }
+}
+
+/// Every `Containers` value of a `/task` document, raw and in order (the slow path of
+/// [`Task::parse_str`]).
+struct ContainerSpans<'a>(Vec<&'a RawValue>);
+
+impl<'de> serde::Deserialize<'de> for ContainerSpans<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ContainerSpans<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a task object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut spans = Vec::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    if key == "Containers" {
+                        spans.push(value);
+                    }
+                }
+                Ok(ContainerSpans(spans))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -473,8 +523,22 @@ mod tests {
         // One pass: an entry that is not an object is an error of its own.
         let t = Task::parse(br#"{"Containers": [null, {"Name": "a"}], "Family": "f"}"#).unwrap();
         assert!(t.containers[0].is_err() && t.containers[1].is_ok());
-        // A fault outside the containers fails the document, as before.
+        // A fault outside the containers fails the document, as before, and names that fault.
         assert!(Task::parse(br#"{"Limits": {"CPU": 1e400}, "Containers": [{"Name": "a"}]}"#).is_err());
+        let e = Task::parse(br#"{"Containers": [{"RestartCount": 1e400}], "Limits": {"CPU": 1e401}}"#).unwrap_err();
+        // The position of the body itself (the end of `1e401`), as the old raw-container parse said.
+        assert!(e.to_string().contains("line 1 column 65"), "{e}");
+        // A truncated body is reported as truncated, not by a container's fault before the end.
+        let e = Task::parse(br#"{"Family": "f", "Containers": [{"Name": "a", "RestartCount": 1e400}]"#).unwrap_err();
+        assert!(e.to_string().contains("EOF"), "{e}");
+        // A repeated key: the last wins, in the slow path as in the one pass.
+        let t = Task::parse(
+            br#"{"Family": "f", "Containers": [{"Name": "a", "RestartCount": 1e400}], "Containers": [{"Name": "b"}, {"ExitCode": 1e400}]}"#,
+        )
+        .unwrap();
+        assert_eq!((t.family.get(), t.containers.len()), (Some("f"), 2));
+        assert_eq!(t.containers[0].as_ref().unwrap().name.get(), Some("b"));
+        assert!(t.containers[1].is_err());
         assert!(matches!(Task::parse(b"[]"), Err(ParseError::NotObject)));
     }
 
