@@ -17,6 +17,10 @@ Subcommands (all traffic to the URLs given, which the scripts keep on 127.0.0.1)
   report TSV                    print the comparison table from the results file (medians per row)
   proc PID                      print JSON: rss_kib, hwm_kib, cpu_ticks (utime+stime) of PID
   machine                       print the machine's busy and total CPU ticks (/proc/stat)
+  synth FIXTURES N OUTDIR       write OUTDIR/task.json and OUTDIR/stats.json: one task of N
+                                containers, the Fargate capture's running `prometheus` container
+                                (FIXTURES/fargate_*) copied N times (benches/pipeline.rs's synth500
+                                recipe), for bench/host-scale and bench/callgrind
 """
 
 import http.client
@@ -265,6 +269,22 @@ def report(tsv):
     return 0
 
 
+def synth(fixtures, n, out):
+    n = int(n)
+    task = json.load(open(f"{fixtures}/fargate_task_metadata.json"))
+    stats = json.load(open(f"{fixtures}/fargate_task_stats.json"))
+    tpl = next(c for c in task["Containers"] if c["Name"] == "prometheus")
+    tid = tpl["DockerId"].split("-")[0]
+    cs, ss = [], {}
+    for i in range(n):
+        cid, name = f"{tid}-{1_000_000_000 + i:010}", f"app-{i:03}"
+        cs.append(dict(tpl, DockerId=cid, Name=name, DockerName=name))
+        ss[cid] = dict(stats[tpl["DockerId"]], id=cid, name=name)
+    task["Containers"] = cs
+    json.dump(task, open(f"{out}/task.json", "w"))
+    json.dump(ss, open(f"{out}/stats.json", "w"))
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__)
@@ -272,7 +292,7 @@ def main(argv):
     cmd, args = argv[1], argv[2:]
     fn = {"freeport": freeport, "first": first, "seq": seq, "conc": conc,
           "upstream": upstream, "report": report, "proc": proc,
-          "quiet": quiet, "machine": machine}.get(cmd)
+          "quiet": quiet, "machine": machine, "synth": synth}.get(cmd)
     if fn is None:
         print(__doc__)
         return 2

@@ -130,9 +130,8 @@ impl Gzip {
 
 /// `data` as stored (uncompressed) deflate blocks, the last one final when `last`.
 fn stored(data: &[u8], last: bool, out: &mut Vec<u8>) {
-    // Blocks of at most 65,535 bytes; an empty input is one empty block.
-    let n = data.len().div_ceil(65_535).max(1);
-    out.reserve(data.len() + 5 * n);
+    let n = stored_blocks(data.len());
+    out.reserve(stored_len(data.len()));
     for i in 0..n {
         let c = &data[(i * 65_535).min(data.len())..((i + 1) * 65_535).min(data.len())];
         out.push(u8::from(last && i + 1 == n));
@@ -146,7 +145,17 @@ fn stored(data: &[u8], last: bool, out: &mut Vec<u8>) {
 /// The size of the end of a gzip body [`Gzip::finish`] writes for a tail of `len` bytes that
 /// is stored: its blocks and the trailer (so that a buffer of exactly this size is not regrown).
 pub fn stored_finish_len(len: usize) -> usize {
-    len + 5 * len.div_ceil(65_535).max(1) + 8
+    stored_len(len) + 8
+}
+
+/// Stored blocks for `len` bytes: at most 65,535 bytes each; an empty input is one empty block.
+fn stored_blocks(len: usize) -> usize {
+    len.div_ceil(65_535).max(1)
+}
+
+/// The size of `len` bytes in stored blocks: the data and a 5-byte head per block.
+fn stored_len(len: usize) -> usize {
+    len + 5 * stored_blocks(len)
 }
 
 #[cfg(test)]
