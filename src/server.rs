@@ -51,6 +51,8 @@ pub struct State {
     /// The exporter's own series of the last scrape, refilled in place, and their text in each
     /// format to fill new values into.
     pub own: std::sync::Mutex<(crate::snapshot::Kept, [encode::Template; 2])>,
+    /// The last `Accept` header and the format it picked.
+    pub negotiation: encode::Negotiation,
     /// When the server started.
     pub started: std::time::Instant,
 }
@@ -63,6 +65,7 @@ impl State {
             demo: false,
             gzip: std::sync::Mutex::new(encode::gzip::Gzip::default()),
             own: Default::default(),
+            negotiation: Default::default(),
             started: std::time::Instant::now(),
             telemetry_path,
             auth: None,
@@ -274,8 +277,8 @@ pub async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<C
     let resp = if path == st.telemetry_path {
         if head {
             let mut r = Response::new(Chunks::one(Bytes::new()));
-            let fmt = Format::negotiate(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(fmt.content_type()));
+            let fmt = st.negotiation.format(req.headers().get(header::ACCEPT).map(HeaderValue::as_bytes));
+            r.headers_mut().insert(header::CONTENT_TYPE, content_type(fmt));
             r
         } else {
             metrics(&req, &st).await
@@ -301,16 +304,20 @@ fn with_headers(mut r: Response<Chunks>, extra: &[(http::HeaderName, HeaderValue
     r
 }
 
+/// The header in which Prometheus sends its scrape timeout (a name made once, not parsed from
+/// text on every scrape).
+const SCRAPE_TIMEOUT: header::HeaderName = header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds");
+
 async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
     let h = req.headers();
     let scrape_timeout = h
-        .get("x-prometheus-scrape-timeout-seconds")
-        .and_then(|v| v.to_str().ok())
+        .get(SCRAPE_TIMEOUT)
+        .and_then(header_text)
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v > 0.0 && *v < 86_400.0)
         .map(Duration::from_secs_f64);
-    let format = Format::negotiate(h.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let gzip = accepts_gzip(h.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
+    let format = st.negotiation.format(h.get(header::ACCEPT).map(HeaderValue::as_bytes));
+    let gzip = accepts_gzip(h.get(header::ACCEPT_ENCODING).and_then(header_text));
 
     let scrape = st.exporter.scrape(scrape_timeout).await;
     // The tasks' part is encoded (and compressed) once per upstream read; the exporter's own
@@ -350,12 +357,25 @@ async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
     let resp_gzip = gzip;
     let mut r = Response::new(body);
     let hs = r.headers_mut();
-    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    hs.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    // Values made at compile time: `from_static` at run time checks every byte, every scrape.
+    const VARY: HeaderValue = HeaderValue::from_static("Accept, Accept-Encoding");
+    const GZIP: HeaderValue = HeaderValue::from_static("gzip");
+    hs.insert(header::CONTENT_TYPE, content_type(format));
+    hs.insert(header::VARY, VARY);
     if resp_gzip {
-        hs.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        hs.insert(header::CONTENT_ENCODING, GZIP);
     }
     r
+}
+
+/// The `Content-Type` of a metrics body, made at compile time.
+fn content_type(format: Format) -> HeaderValue {
+    const TEXT: HeaderValue = HeaderValue::from_static(Format::Text.content_type());
+    const OPENMETRICS: HeaderValue = HeaderValue::from_static(Format::OpenMetrics.content_type());
+    match format {
+        Format::Text => TEXT,
+        Format::OpenMetrics => OPENMETRICS,
+    }
 }
 
 /// A response body of one or two byte chunks, each sent as it is: hyper writes them with the
@@ -410,6 +430,13 @@ impl hyper::body::Body for Chunks {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.rest().iter().map(|b| b.len() as u64).sum())
     }
+}
+
+/// A request header's value as text, for negotiation: `from_utf8`'s word-at-a-time check rather
+/// than `to_str`'s byte-by-byte one (Prometheus's `Accept` is some 250 bytes); a value that is not
+/// UTF-8 reads as absent, and other bytes `to_str` refuses cannot match any token we look for.
+fn header_text(v: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(v.as_bytes()).ok()
 }
 
 /// Whether `Accept-Encoding` allows gzip (present with a non-zero quality, or `*`).
