@@ -8,6 +8,7 @@ use crate::server::{self, ServerError, State};
 use crate::simulate::{self, Endpoint, HostOpts, HostSim, Listener, Scenario};
 use crate::source::docker::Engine;
 use crate::source::http::HttpClient;
+use crate::source::pipeline::{self, Pipeline};
 use crate::source::sidecar::Sidecar;
 use crate::source::{docker, ec2, managed, Kind, Source};
 use std::sync::Arc;
@@ -179,12 +180,11 @@ fn bind_unix(path: &std::path::Path) -> Result<Listener, AppError> {
 
 /// The Docker Engine client of host mode.
 fn engine(cfg: &Config, h: &HostConfig) -> Engine {
-    let client = match &h.docker_host {
-        DockerHost::Unix(p) => HttpClient::unix(p.clone(), cfg.max_body_bytes, h.docker_max_concurrency),
-        DockerHost::Tcp(u) => {
-            HttpClient::tcp(u.clone(), h.docker_timeout, cfg.max_body_bytes, h.docker_max_concurrency)
-        }
+    let endpoint = match &h.docker_host {
+        DockerHost::Unix(p) => pipeline::Endpoint::Unix(p.clone()),
+        DockerHost::Tcp(u) => pipeline::Endpoint::Tcp(u.trim_start_matches("http://").to_owned()),
     };
+    let client = Pipeline::new(endpoint, h.docker_timeout, cfg.max_body_bytes, h.docker_max_concurrency);
     Engine::new(client, h.docker_max_concurrency, h.docker_timeout)
 }
 

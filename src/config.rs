@@ -313,7 +313,7 @@ pub struct HostArgs {
     #[arg(long = "docker.host", env = "ECS_EXPORTER_DOCKER_HOST", default_value = "unix:///var/run/docker.sock", value_parser = parse_docker_host, value_name = "URI", help_heading = "Host")]
     pub docker_host: DockerHost,
 
-    /// Most Docker Engine calls at once (stats are sampled in one-second rounds: concurrent calls share one).
+    /// Most Docker Engine connections, so calls at once; each pipelines its share (stats are sampled in one-second rounds: concurrent calls share one).
     #[arg(long = "docker.max-concurrency", env = "ECS_EXPORTER_DOCKER_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024), value_name = "N", help_heading = "Host")]
     pub docker_max_concurrency: u32,
 

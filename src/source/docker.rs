@@ -1,17 +1,18 @@
 //! The Docker Engine, read for host mode: [`Engine`] lists the containers, inspects each once
 //! (limits do not change; a container is inspected again when its state changes), and fetches
 //! one-shot stats of every running container concurrently (the daemon samples in one-second
-//! rounds, so calls in a row would cost a second each). [`DockerHost`] is the plain Docker host
+//! rounds, so calls in a row would cost a second each), pipelined over a few kept connections
+//! ([`super::pipeline`]). [`DockerHost`] is the plain Docker host
 //! source: every container, grouped into tasks by the ECS agent's labels; containers of no task
 //! are reported by their Docker name. The [`ec2`](super::ec2) source shares [`Engine`] and the
 //! container model built here ([`container`]).
 
-use super::http::{Counters, FetchError, HttpClient};
-use super::{fetch, Instance, Read, SourceError, TaskRead};
+use super::http::{Counters, FetchError};
+use super::pipeline::Pipeline;
+use super::{Instance, Read, SourceError, TaskRead};
 use crate::parse::docker::{self, labels, Inspect, Summary};
 use crate::parse::lenient::{Num, Objects, Str};
 use crate::parse::tmds::{Container, Limits, Network, Stats, Task, TaskDoc, TaskStats};
-use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +49,7 @@ pub struct Containers {
 /// The Docker Engine client of host mode.
 #[derive(Debug)]
 pub struct Engine {
-    client: HttpClient,
+    client: Pipeline,
     counters: Counters,
     max_concurrency: usize,
     timeout: Duration,
@@ -57,7 +58,7 @@ pub struct Engine {
 
 impl Engine {
     /// An Engine client: at most `max_concurrency` calls at once, each under `timeout`.
-    pub fn new(client: HttpClient, max_concurrency: usize, timeout: Duration) -> Self {
+    pub fn new(client: Pipeline, max_concurrency: usize, timeout: Duration) -> Self {
         Engine {
             client,
             counters: Counters::new(PATHS),
@@ -85,13 +86,37 @@ impl Engine {
         } else {
             "/containers/json?all=true"
         };
-        fetch(&self.client, &self.counters, 0, path, deadline, docker::parse_list).await.map_err(|cause| {
+        let r = self.get(0, vec![path.to_owned()], deadline, docker::parse_list).await.pop();
+        let r = r.unwrap_or(Err(FetchError::Invalid("no answer".into())));
+        r.map_err(|cause| {
             let hint = match &cause {
                 FetchError::Connect(m) if is_socket_problem(m) => Some(SOCKET_HINT),
                 _ => None,
             };
             SourceError { url: self.client.url("/containers/json"), cause, hint, also: None }
         })
+    }
+
+    /// GET `paths`, pipelined over at most `max_concurrency` connections, each counted under
+    /// the `index`th path label.
+    async fn get<T: Send, E: std::fmt::Display>(
+        &self,
+        index: usize,
+        paths: Vec<String>,
+        deadline: Instant,
+        parse: impl Fn(&[u8]) -> Result<T, E> + Send + Sync,
+    ) -> Vec<Result<T, FetchError>> {
+        let rs = self.client.get_all(&paths, self.max_concurrency, self.timeout, deadline, parse).await;
+        for r in &rs {
+            self.counters.inc(
+                index,
+                match r {
+                    Ok(_) => "ok",
+                    Err(e) => e.outcome(),
+                },
+            );
+        }
+        rs
     }
 
     /// Inspect the containers of `wanted` that are not inspected yet, or whose state changed
@@ -113,26 +138,15 @@ impl Engine {
                 to_stat.push(id);
             }
         }
-        let inspect = futures_util::stream::iter(to_inspect)
-            .map(|(id, state)| async move {
-                let path = format!("/containers/{id}/json");
-                let r =
-                    fetch(&self.client, &self.counters, 1, &path, self.call_deadline(deadline), Inspect::parse).await;
-                (id, state, r)
-            })
-            .buffer_unordered(self.max_concurrency)
-            .collect::<Vec<_>>();
-        let stats = futures_util::stream::iter(to_stat)
-            .map(|id| async move {
-                let path = format!("/containers/{id}/stats?stream=false&one-shot=true");
-                let r =
-                    fetch(&self.client, &self.counters, 2, &path, self.call_deadline(deadline), docker::parse_stats)
-                        .await;
-                (id, r)
-            })
-            .buffer_unordered(self.max_concurrency)
-            .collect::<Vec<_>>();
-        let (inspected, stats) = tokio::join!(inspect, stats);
+        let inspect_paths = to_inspect.iter().map(|(id, _)| format!("/containers/{id}/json")).collect();
+        let stat_paths =
+            to_stat.iter().map(|id| format!("/containers/{id}/stats?stream=false&one-shot=true")).collect();
+        let (inspected, stats) = tokio::join!(
+            self.get(1, inspect_paths, deadline, Inspect::parse),
+            self.get(2, stat_paths, deadline, docker::parse_stats)
+        );
+        let inspected = to_inspect.into_iter().zip(inspected).map(|((id, state), r)| (id, state, r));
+        let stats = to_stat.into_iter().zip(stats);
 
         let mut out = Containers { inspected: cached, ..Containers::default() };
         for (id, state, r) in inspected {
@@ -165,11 +179,6 @@ impl Engine {
         }
         out.list = list;
         out
-    }
-
-    /// The deadline of one call starting now.
-    fn call_deadline(&self, deadline: Instant) -> Instant {
-        deadline.min(Instant::now() + self.timeout)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The upstream HTTP client, shared by every source: pooled keep-alive HTTP/1 connections over
-//! TCP (with `TCP_NODELAY`) or a unix socket (the Docker Engine), no proxy from the environment,
+//! The upstream HTTP client of the metadata endpoint and the ECS agent: pooled keep-alive HTTP/1
+//! connections over TCP (with `TCP_NODELAY`), no proxy from the environment,
 //! an absolute deadline on every request and a cap on every body. The outcome of each request is
 //! counted by the caller in [`Counters`] for `ecs_exporter_upstream_requests_total`.
 
@@ -8,13 +8,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
+use hyper_util::rt::TokioExecutor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Why an upstream request failed. [`FetchError::outcome`] is its `outcome` label.
@@ -83,105 +79,13 @@ impl Counters {
     }
 }
 
-/// Connects over TCP, or to one unix socket whatever the URI says. One connector type for both,
-/// so the client (pool, dispatch) is compiled once (17 KB less binary than two clients).
-#[derive(Debug, Clone)]
-pub enum Connector {
-    /// TCP, by the URI's host and port.
-    Tcp(HttpConnector),
-    /// A unix socket.
-    Unix(Arc<PathBuf>),
-}
-
-/// A connection made by [`Connector`].
-#[derive(Debug)]
-pub enum Conn {
-    /// TCP.
-    Tcp(TokioIo<tokio::net::TcpStream>),
-    /// A unix socket.
-    Unix(TokioIo<tokio::net::UnixStream>),
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl tower_service::Service<http::Uri> for Connector {
-    type Response = Conn;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Conn, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match self {
-            Connector::Tcp(c) => c.poll_ready(cx).map_err(Into::into),
-            Connector::Unix(_) => Poll::Ready(Ok(())),
-        }
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        match self {
-            Connector::Tcp(c) => {
-                let connecting = c.call(uri);
-                Box::pin(async move { Ok(Conn::Tcp(connecting.await?)) })
-            }
-            Connector::Unix(path) => {
-                let path = path.clone();
-                Box::pin(
-                    async move { Ok(Conn::Unix(TokioIo::new(tokio::net::UnixStream::connect(path.as_path()).await?))) },
-                )
-            }
-        }
-    }
-}
-
-impl hyper::rt::Read for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl hyper::rt::Write for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
-
-impl hyper_util::client::legacy::connect::Connection for Conn {
-    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
-        match self {
-            Conn::Tcp(s) => s.connected(),
-            Conn::Unix(_) => hyper_util::client::legacy::connect::Connected::new(),
-        }
-    }
-}
-
-/// A client of one upstream: a base URL (TCP) or a unix socket.
+/// A client of one upstream, by its base URL.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: Client<Connector, Empty<Bytes>>,
+    inner: Client<HttpConnector, Empty<Bytes>>,
     /// What request URIs start with.
     base: String,
-    /// What log lines call it (the URL, or `unix:///path`).
+    /// What log lines call it.
     shown: Arc<str>,
     max_body: u64,
 }
@@ -197,19 +101,8 @@ impl HttpClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(pool)
-            .build(Connector::Tcp(conn));
+            .build(conn);
         HttpClient { inner: client, shown: Arc::from(base.as_str()), base, max_body }
-    }
-
-    /// A client of the HTTP server on the unix socket `path` keeping up to `pool` idle
-    /// connections.
-    pub fn unix(path: PathBuf, max_body: u64, pool: usize) -> Self {
-        let shown = Arc::from(format!("unix://{}", path.display()).as_str());
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(pool)
-            .build(Connector::Unix(Arc::new(path)));
-        HttpClient { inner: client, base: "http://localhost".into(), shown, max_body }
     }
 
     /// The full URL of `path`, as logs show it.

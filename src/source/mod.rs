@@ -10,13 +10,15 @@
 //! - [`docker`]: every container of a Docker host, grouped into tasks by the ECS labels; also
 //!   the Docker Engine reading that [`ec2`] shares.
 //!
-//! I/O is here and in [`http`]; turning answers into the model is pure (`assemble` functions),
+//! I/O is here, in [`http`] (the metadata endpoint, the agent) and in [`pipeline`] (the Docker
+//! Engine's many calls per read); turning answers into the model is pure (`assemble` functions),
 //! tested on captured answers.
 
 pub mod docker;
 pub mod ec2;
 pub mod http;
 pub mod managed;
+pub mod pipeline;
 pub mod sidecar;
 
 use crate::parse::tmds::{ParseError, Task, TaskStats};
