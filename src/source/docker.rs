@@ -108,13 +108,7 @@ impl Engine {
     ) -> Vec<Result<T, FetchError>> {
         let rs = self.client.get_all(&paths, self.max_concurrency, self.timeout, deadline, parse).await;
         for r in &rs {
-            self.counters.inc(
-                index,
-                match r {
-                    Ok(_) => "ok",
-                    Err(e) => e.outcome(),
-                },
-            );
+            self.counters.count(index, r);
         }
         rs
     }
@@ -229,9 +223,8 @@ fn mib(bytes: u64) -> Num {
 }
 
 /// The model of one container from what Docker says of it: `name` as the task definition
-/// names it, the list entry (its id, image and labels are moved out of it), its inspect
-/// (limits, times, exit code) and the task's network mode.
-pub fn container(name: &str, s: &mut Summary, inspected: Option<&Inspect>, network_mode: &str) -> Container {
+/// names it, the list entry, its inspect (limits, times, exit code) and the task's network mode.
+pub fn container(name: &str, s: &Summary, inspected: Option<&Inspect>, network_mode: &str) -> Container {
     let state = s.state.or_empty();
     let stopped = known_status(state) == Some("STOPPED");
     let st = inspected.and_then(|i| i.state.get());
@@ -241,10 +234,10 @@ pub fn container(name: &str, s: &mut Summary, inspected: Option<&Inspect>, netwo
     let limits = (cpu_units.is_some() || memory.is_some())
         .then(|| Limits { cpu: cpu_units.map_or(Num::Absent, Num::U), memory: memory.map_or(Num::Absent, mib) });
     Container {
-        docker_id: std::mem::take(&mut s.id),
+        docker_id: s.id.clone(),
         name: Str(Some(name.to_owned())),
-        image: std::mem::take(&mut s.image),
-        image_id: std::mem::take(&mut s.image_id),
+        image: s.image.clone(),
+        image_id: s.image_id.clone(),
         known_status: Str(known_status(state).map(str::to_owned)),
         kind: Str(Some(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }.to_owned())),
         exit_code: if stopped { st.map_or(Num::Absent, |s| s.exit_code) } else { Num::Absent },
@@ -256,21 +249,8 @@ pub fn container(name: &str, s: &mut Summary, inspected: Option<&Inspect>, netwo
         ),
         networks: Objects(Some(vec![Network { network_mode: Str(Some(network_mode.to_owned())) }])),
         cpu_limit_vcpus: inspected.and_then(Inspect::cpu_limit_vcpus),
-        labels: std::mem::take(&mut s.labels),
-        ..Container::default()
-    }
-}
-
-/// A copy of what [`container`] reads of a list entry, for an entry wanted twice.
-pub fn copy_for_container(s: &Summary) -> Summary {
-    Summary {
-        id: s.id.clone(),
-        image: s.image.clone(),
-        image_id: s.image_id.clone(),
         labels: s.labels.clone(),
-        state: s.state.clone(),
-        status: s.status.clone(),
-        ..Summary::default()
+        ..Container::default()
     }
 }
 
@@ -317,13 +297,13 @@ fn keep(c: &Summary) -> bool {
 /// by their `container-name` label), every other running container a task of its own, named by
 /// its Docker name.
 pub fn assemble(mut seen: Containers) -> Read {
-    let mut list = std::mem::take(&mut seen.list);
-    let mut tasks: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let list = std::mem::take(&mut seen.list);
+    let mut tasks: BTreeMap<&str, Vec<&Summary>> = BTreeMap::new();
     let mut standalone = Vec::new();
-    for (i, c) in list.iter().enumerate().filter(|(_, c)| keep(c)) {
+    for c in list.iter().filter(|c| keep(c)) {
         match c.label(labels::TASK_ARN).filter(|a| !a.is_empty()) {
-            Some(arn) => tasks.entry(arn).or_default().push(i),
-            None => standalone.push(i),
+            Some(arn) => tasks.entry(arn).or_default().push(c),
+            None => standalone.push(c),
         }
     }
     let clusters: HashSet<&str> = list.iter().filter_map(|c| c.label(labels::CLUSTER)).collect();
@@ -338,51 +318,40 @@ pub fn assemble(mut seen: Containers) -> Read {
         }),
         ..Read::default()
     };
-    // The ids, images and labels of the list are moved into the model below: first what is
-    // read of the list by task.
-    let tasks: Vec<(TaskDoc, Vec<usize>, &'static str)> = tasks
-        .into_iter()
-        .map(|(arn, members)| {
-            let mode = task_network_mode(members.iter().map(|&i| list[i].network_mode()));
-            let first = &list[members[0]];
-            let running = members.iter().any(|&i| list[i].running());
-            let label = |k: &str| Str(first.label(k).map(str::to_owned));
-            let doc = TaskDoc {
-                cluster: label(labels::CLUSTER),
-                task_arn: Str(Some(arn.to_owned())),
-                family: label(labels::FAMILY),
-                revision: label(labels::REVISION),
-                known_status: Str(Some(if running { "RUNNING" } else { "STOPPED" }.to_owned())),
-                ..TaskDoc::default()
-            };
-            (doc, members, mode)
-        })
-        .collect();
-    drop(clusters);
-    for (doc, members, mode) in tasks {
-        let stats = task_stats(members.iter().map(|&i| list[i].id.or_empty()), &mut seen);
-        let mut containers = Vec::with_capacity(members.len());
-        for i in members {
-            let c = &mut list[i];
-            let name = c.label(labels::CONTAINER_NAME).filter(|n| !n.is_empty()).unwrap_or(c.name()).to_owned();
-            let inspect = seen.inspected.get(c.id.or_empty()).map(|i| &i.inspect);
-            let mut m = container(&name, c, inspect, mode);
-            // Docker's count of restarts by its restart policy.
-            m.restart_count = inspect.map_or(Num::Absent, |i| i.restart_count);
-            containers.push(Ok(m));
-        }
+    for (arn, members) in tasks {
+        let mode = task_network_mode(members.iter().map(|c| c.network_mode()));
+        let first = members[0];
+        let running = members.iter().any(|c| c.running());
+        let label = |k: &str| Str(first.label(k).map(str::to_owned));
+        let doc = TaskDoc {
+            cluster: label(labels::CLUSTER),
+            task_arn: Str(Some(arn.to_owned())),
+            family: label(labels::FAMILY),
+            revision: label(labels::REVISION),
+            known_status: Str(Some(if running { "RUNNING" } else { "STOPPED" }.to_owned())),
+            ..TaskDoc::default()
+        };
+        let containers = members
+            .iter()
+            .map(|c| {
+                let name = c.label(labels::CONTAINER_NAME).filter(|n| !n.is_empty()).unwrap_or(c.name());
+                let inspect = seen.inspected.get(c.id.or_empty()).map(|i| &i.inspect);
+                let mut m = container(name, c, inspect, mode);
+                // Docker's count of restarts by its restart policy.
+                m.restart_count = inspect.map_or(Num::Absent, |i| i.restart_count);
+                Ok(m)
+            })
+            .collect();
+        let stats = task_stats(members.iter().map(|c| c.id.or_empty()), &mut seen);
         read.tasks.push(TaskRead { task: Task { doc, containers, standalone: false }, stats });
     }
-    for i in standalone {
-        let c = &mut list[i];
-        let mut stats = task_stats([c.id.or_empty()], &mut seen);
+    for c in standalone {
         let inspect = seen.inspected.get(c.id.or_empty()).map(|i| &i.inspect);
-        let joined = c.network_mode().starts_with("container:");
         let mode = if c.network_mode() == "host" { "host" } else { "bridge" };
-        let name = c.name().to_owned();
-        let mut m = container(&name, c, inspect, mode);
+        let mut m = container(c.name(), c, inspect, mode);
         m.restart_count = inspect.map_or(Num::Absent, |i| i.restart_count);
-        if joined {
+        let mut stats = task_stats([c.id.or_empty()], &mut seen);
+        if c.network_mode().starts_with("container:") {
             // Joined to another container's namespace: that one reports its counters.
             for s in stats.containers.values_mut().filter_map(|s| s.as_mut().ok()).flatten() {
                 s.networks = crate::parse::lenient::Obj(None);

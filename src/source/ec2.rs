@@ -8,6 +8,7 @@ use super::docker::{self, Containers, Engine};
 use super::http::{Counters, HttpClient};
 use super::{fetch, Instance, Read, SourceError, TaskRead};
 use crate::parse::agent::{self, AgentTask, Metadata};
+use crate::parse::docker::Summary;
 use crate::parse::lenient::Str;
 use crate::parse::tmds::{Container, Task, TaskDoc};
 use std::collections::{HashMap, HashSet};
@@ -62,18 +63,9 @@ impl Ec2 {
 
 /// The tasks of the agent, their containers described by what Docker saw.
 pub fn assemble(meta: &Metadata, tasks: Vec<AgentTask>, mut seen: Containers) -> Read {
-    let mut list = std::mem::take(&mut seen.list);
-    // Where each agent container is in Docker's list. Its id, image and labels are moved into
-    // the model at the last use (an id the agent lists twice is copied the first time).
-    let slots: Vec<Vec<Option<usize>>> = {
-        let by_id: HashMap<&str, usize> = list.iter().enumerate().map(|(i, c)| (c.id.or_empty(), i)).collect();
-        let find = |id: &str| by_id.get(id).copied().filter(|_| !id.is_empty());
-        tasks.iter().map(|t| t.containers.items().iter().map(|c| find(c.docker_id.or_empty())).collect()).collect()
-    };
-    let mut uses = vec![0usize; list.len()];
-    for &i in slots.iter().flatten().flatten() {
-        uses[i] += 1;
-    }
+    let list = std::mem::take(&mut seen.list);
+    let by_id: HashMap<&str, &Summary> = list.iter().map(|c| (c.id.or_empty(), c)).collect();
+    let find = |id: &str| -> Option<&Summary> { by_id.get(id).copied().filter(|_| !id.is_empty()) };
     let mut read = Read {
         instance: Some(Instance {
             cluster: meta.cluster.or_empty().to_owned(),
@@ -82,39 +74,39 @@ pub fn assemble(meta: &Metadata, tasks: Vec<AgentTask>, mut seen: Containers) ->
         }),
         ..Read::default()
     };
-    for (t, slots) in tasks.into_iter().zip(slots) {
-        let mode = docker::task_network_mode(slots.iter().flatten().map(|&i| list[i].network_mode()));
+    for t in tasks {
+        let members: Vec<(&agent::AgentContainer, Option<&Summary>)> =
+            t.containers.items().iter().map(|c| (c, find(c.docker_id.or_empty()))).collect();
+        let mode = docker::task_network_mode(members.iter().filter_map(|(_, s)| s.map(|s| s.network_mode())));
         let task_stopped = t.known_status.get() == Some("STOPPED");
-        let stats = docker::task_stats(slots.iter().flatten().map(|&i| list[i].id.or_empty()), &mut seen);
-        let mut containers: Vec<Result<Container, String>> = Vec::with_capacity(slots.len());
-        for (a, slot) in t.containers.items().iter().zip(&slots) {
-            let name = a.name.or_empty();
-            let mut c = match *slot {
-                Some(i) => {
-                    let inspect = seen.inspected.get(list[i].id.or_empty()).map(|i| &i.inspect);
-                    uses[i] -= 1;
-                    if uses[i] > 0 {
-                        docker::container(name, &mut docker::copy_for_container(&list[i]), inspect, mode)
-                    } else {
-                        docker::container(name, &mut list[i], inspect, mode)
+        let containers: Vec<Result<Container, String>> = members
+            .iter()
+            .map(|(a, s)| {
+                let name = a.name.or_empty();
+                let mut c = match s {
+                    Some(s) => {
+                        let inspect = seen.inspected.get(s.id.or_empty()).map(|i| &i.inspect);
+                        docker::container(name, s, inspect, mode)
                     }
+                    // Not (or no longer) known to Docker: what the agent says.
+                    None => Container {
+                        docker_id: a.docker_id.clone(),
+                        name: Str(Some(name.to_owned())),
+                        kind: Str(Some(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }.into())),
+                        known_status: Str(task_stopped.then(|| "STOPPED".to_owned())),
+                        ..Container::default()
+                    },
+                };
+                if let Some(st) = a.known_status.get().filter(|s| !s.is_empty()) {
+                    c.known_status = Str(Some(st.to_owned()));
                 }
-                // Not (or no longer) known to Docker: what the agent says.
-                None => Container {
-                    docker_id: a.docker_id.clone(),
-                    name: Str(Some(name.to_owned())),
-                    kind: Str(Some(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }.into())),
-                    known_status: Str(task_stopped.then(|| "STOPPED".to_owned())),
-                    ..Container::default()
-                },
-            };
-            if let Some(st) = a.known_status.get().filter(|s| !s.is_empty()) {
-                c.known_status = Str(Some(st.to_owned()));
-            }
-            // The agent's count (its restart policy); Docker's own stays 0 under ECS.
-            c.restart_count = a.restart_count;
-            containers.push(Ok(c));
-        }
+                // The agent's count (its restart policy); Docker's own stays 0 under ECS.
+                c.restart_count = a.restart_count;
+                Ok(c)
+            })
+            .collect();
+        let ids: Vec<&str> = members.iter().filter_map(|(_, s)| s.map(|s| s.id.or_empty())).collect();
+        let stats = docker::task_stats(ids, &mut seen);
         let doc = TaskDoc {
             cluster: meta.cluster.clone(),
             task_arn: t.arn,
@@ -136,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_docker_id_the_agent_lists_twice_is_described_both_times() {
-        // What Docker says of a container is moved into the model: the second time, copied.
+        // Each agent container gets its own copy of what Docker says of it.
         let meta = Metadata::parse(br#"{"Cluster": "c"}"#).unwrap();
         let tasks = agent::parse_tasks(
             br#"{"Tasks": [{"Arn": "arn:1", "Containers": [{"DockerId": "a", "Name": "x"}]},

@@ -61,9 +61,13 @@ impl Counters {
         }
     }
 
-    /// Count one request of path number `path` with `outcome` (one of
-    /// [`crate::metrics::OUTCOMES`]).
-    pub fn inc(&self, path: usize, outcome: &str) {
+    /// Count one request of path number `path` by its result: `ok`, or the error's outcome
+    /// (one of [`crate::metrics::OUTCOMES`]).
+    pub fn count<T>(&self, path: usize, result: &Result<T, FetchError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
         let o = crate::metrics::OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(3);
         if let Some(c) = self.counts.get(path) {
             c[o].fetch_add(1, Ordering::Relaxed);

@@ -177,12 +177,6 @@ pub(crate) async fn fetch<T>(
         tracing::debug!(url = %client.url(path), body = %String::from_utf8_lossy(&b), "upstream body");
         parse(&b).map_err(|e| FetchError::Invalid(e.to_string()))
     });
-    counters.inc(
-        index,
-        match &r {
-            Ok(_) => "ok",
-            Err(e) => e.outcome(),
-        },
-    );
+    counters.count(index, &r);
     r
 }
