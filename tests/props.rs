@@ -18,6 +18,7 @@ use common::exposition::{validate, Sample};
 use common::{pipeline, text};
 use ecs_exporter::collect::{collect, Filter};
 use ecs_exporter::encode::Format;
+use ecs_exporter::parse::lenient::Num;
 use ecs_exporter::parse::tmds::{Task, TaskStats};
 use ecs_exporter::snapshot::Snapshot;
 use proptest::prelude::*;
@@ -848,6 +849,51 @@ fn parse_anything(task: &[u8], stats: &[u8], include_internal: bool) -> Result<(
         .filter(|c| filter.keeps(c.name.or_empty(), c.kind.get()))
         .all(|c| names.insert(c.name.or_empty().to_owned()));
     encode_and_validate(&snap, distinct).map(|_| ())
+}
+
+/// A number as serde_json reads it, to compare with the reader's.
+fn serde_number(text: &str) -> Option<Num> {
+    match serde_json::from_str::<serde_json::Value>(text).ok()? {
+        serde_json::Value::Number(n) => Some(match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Num::U(u),
+            (None, Some(i), _) => Num::I(i),
+            (None, None, Some(f)) => Num::F(f),
+            _ => return None,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether two numbers are the same, floats within an ulp or two (serde_json's default float
+/// parse is not always correctly rounded; the reader's, the standard library's, is).
+fn same_number(a: Num, b: Num) -> bool {
+    match (a, b) {
+        (Num::F(x), Num::F(y)) => x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// The reader takes exactly the bodies serde_json takes (what it accepts when it ignores a
+    /// document: escapes are checked, surrogates are not), and reads numbers as it does.
+    #[test]
+    fn the_reader_accepts_what_serde_json_accepts(body in any_body()) {
+        let ours = ecs_exporter::parse::json::validate(&body);
+        let theirs = serde_json::from_str::<serde::de::IgnoredAny>(&body);
+        prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?}: ours {:?}, serde_json {:?}", body, ours, theirs);
+    }
+
+    #[test]
+    fn numbers_read_as_serde_json_reads_them(text in any_number()) {
+        let ours = ecs_exporter::parse::json::Reader::new(&text).number();
+        match (ours, serde_number(&text)) {
+            (Ok(a), Some(b)) => prop_assert!(same_number(a, b), "{}: ours {:?}, serde_json {:?}", text, a, b),
+            (Err(e), None) => prop_assert!(e.is_out_of_range() || !e.to_string().is_empty()),
+            (a, b) => prop_assert!(false, "{}: ours {:?}, serde_json {:?}", text, a, b),
+        }
+    }
 }
 
 proptest! {

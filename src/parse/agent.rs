@@ -18,7 +18,7 @@ lenient_struct! {
 impl Metadata {
     /// Parse a `/v1/metadata` body; fails only when it is not a JSON object.
     pub fn parse(body: &[u8]) -> Result<Metadata, ParseError> {
-        match crate::parse::json::<Obj<Metadata>>(body)? {
+        match crate::parse::read::<Obj<Metadata>>(body)? {
             Obj(Some(m)) => Ok(m),
             Obj(None) => Err(ParseError::NotObject),
         }
@@ -69,13 +69,13 @@ lenient_struct! {
 /// Parse a `/v1/tasks` body: `{"Tasks": [...]}`, or the single task object that
 /// `/v1/tasks?dockerid=` answers. Tasks that are not objects are skipped.
 pub fn parse_tasks(body: &[u8]) -> Result<Vec<AgentTask>, ParseError> {
-    let Obj(Some(doc)) = crate::parse::json::<Obj<TasksDoc>>(body)? else {
+    let Obj(Some(doc)) = crate::parse::read::<Obj<TasksDoc>>(body)? else {
         return Err(ParseError::NotObject);
     };
     if let Some(tasks) = doc.tasks.0 {
         return Ok(tasks);
     }
-    let single: AgentTask = crate::parse::json(body)?;
+    let Obj(Some(single)) = crate::parse::read::<Obj<AgentTask>>(body)? else { return Ok(Vec::new()) };
     Ok(if single.arn.get().is_some() { vec![single] } else { Vec::new() })
 }
 

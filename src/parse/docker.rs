@@ -86,7 +86,7 @@ impl Summary {
 
 /// Parse `GET /containers/json`: a JSON array; elements that are not objects are skipped.
 pub fn parse_list(body: &[u8]) -> Result<Vec<Summary>, ParseError> {
-    match crate::parse::json::<Objects<Summary>>(body)?.0 {
+    match crate::parse::read::<Objects<Summary>>(body)?.0 {
         Some(v) => Ok(v),
         None => Err(ParseError::NotArray),
     }
@@ -131,7 +131,7 @@ lenient_struct! {
 impl Inspect {
     /// Parse `GET /containers/{id}/json`.
     pub fn parse(body: &[u8]) -> Result<Inspect, ParseError> {
-        match crate::parse::json::<Obj<Inspect>>(body)? {
+        match crate::parse::read::<Obj<Inspect>>(body)? {
             Obj(Some(i)) => Ok(i),
             Obj(None) => Err(ParseError::NotObject),
         }
@@ -152,7 +152,7 @@ impl Inspect {
 
 /// Parse one `GET /containers/{id}/stats` body. `Ok(None)` for `null`.
 pub fn parse_stats(body: &[u8]) -> Result<Option<Stats>, ParseError> {
-    match crate::parse::json::<Entry<Stats>>(body)? {
+    match crate::parse::read::<Entry<Stats>>(body)? {
         Entry::Value(s) => Ok(Some(s)),
         Entry::Null => Ok(None),
         Entry::NotObject => Err(ParseError::NotObject),

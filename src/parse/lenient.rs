@@ -5,8 +5,7 @@
 //! they cannot use into "absent" instead of failing the whole document, so one odd field never
 //! hides the rest of a container, let alone another container.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use std::fmt;
+use super::json::{Error, FromJson, Object, Reader};
 
 /// A JSON number kept exactly as it came: unsigned, signed or floating point.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -59,61 +58,12 @@ impl Num {
     }
 }
 
-/// Drain any value so the stream stays in step, and report "absent".
-fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-/// Visitor methods that read the listed kinds of JSON value as `$absent`: scalars by type,
-/// `null` (`unit`, `none`), and arrays or objects (`seq`, `map`, drained to stay in step).
-macro_rules! absent {
-    ($absent:expr; $($kind:ident),* $(,)?) => { $( absent!(@ $kind $absent); )* };
-    (@ bool $a:expr) => { fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> { Ok($a) } };
-    (@ str $a:expr) => { fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> { Ok($a) } };
-    (@ u64 $a:expr) => { fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> { Ok($a) } };
-    (@ i64 $a:expr) => { fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> { Ok($a) } };
-    (@ f64 $a:expr) => { fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> { Ok($a) } };
-    (@ null $a:expr) => {
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> { Ok($a) }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> { Ok($a) }
-    };
-    (@ seq $a:expr) => {
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> { skip_seq(seq).map(|_| $a) }
-    };
-    (@ map $a:expr) => {
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> { skip_map(map).map(|_| $a) }
-    };
-}
-
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Num;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
-                Ok(Num::U(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
-                Ok(if v >= 0 { Num::U(v as u64) } else { Num::I(v) })
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
-                Ok(Num::F(v))
-            }
-            absent!(Num::Absent; bool, str, null, seq, map);
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Num, D2::Error> {
-                Num::deserialize(d)
-            }
+impl FromJson for Num {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        match r.peek()? {
+            b'-' | b'0'..=b'9' => r.number(),
+            _ => r.skip().map(|_| Num::Absent),
         }
-        d.deserialize_any(V)
     }
 }
 
@@ -132,59 +82,32 @@ impl Str {
     }
 }
 
-impl<'de> Deserialize<'de> for Str {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
+impl FromJson for Str {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        Ok(Str(match r.peek()? {
+            b'"' => Some(r.string()?.into_owned()),
+            b'-' | b'0'..=b'9' => match r.number()? {
+                Num::U(v) => Some(v.to_string()),
+                Num::I(v) => Some(v.to_string()),
+                Num::F(v) => Some(v.to_string()),
+                Num::Absent => None,
+            },
+            b't' | b'f' | b'n' => r.literal()?.map(|b| b.to_string()),
+            _ => {
+                r.skip()?;
+                None
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str, E> {
-                Ok(Str(Some(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Str, E> {
-                Ok(Str(Some(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Str, E> {
-                Ok(Str(Some(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Str, E> {
-                Ok(Str(Some(v.to_string())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Str, E> {
-                Ok(Str(Some(v.to_string())))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Str, E> {
-                Ok(Str(Some(v.to_string())))
-            }
-            absent!(Str(None); null, seq, map);
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Str, D2::Error> {
-                Str::deserialize(d)
-            }
-        }
-        d.deserialize_any(V)
+        }))
     }
 }
 
 /// A string leaf mapped by `pick` without being kept (no allocation); any other JSON value
 /// reads as `T::default()`. For keywords such as block I/O ops.
-pub fn word<'de, D: Deserializer<'de>, T: Default>(d: D, pick: fn(&str) -> T) -> Result<T, D::Error> {
-    struct V<T>(fn(&str) -> T);
-    impl<'de, T: Default> Visitor<'de> for V<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            Ok((self.0)(v))
-        }
-        absent!(T::default(); bool, u64, i64, f64, null, seq, map);
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<T, D2::Error> {
-            d.deserialize_any(self)
-        }
+pub fn word<T: Default>(r: &mut Reader<'_>, pick: fn(&str) -> T) -> Result<T, Error> {
+    match r.peek()? {
+        b'"' => Ok(pick(&r.string()?)),
+        _ => r.skip().map(|_| T::default()),
     }
-    d.deserialize_any(V(pick))
 }
 
 /// A list that reads as empty-and-absent when the JSON holds anything but an array
@@ -209,27 +132,17 @@ impl<T> List<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = List<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(v) = seq.next_element()? {
-                    out.push(v);
-                }
-                Ok(List(Some(out)))
-            }
-            absent!(List(None); map, str, u64, i64, f64, bool, null);
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<List<T>, D2::Error> {
-                List::deserialize(d)
-            }
+impl<T: FromJson> FromJson for List<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        if r.peek()? != b'[' {
+            return r.skip().map(|_| List(None));
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+        let mut out = Vec::new();
+        r.array(|r| {
+            out.push(T::read(r)?);
+            Ok(())
+        })?;
+        Ok(List(Some(out)))
     }
 }
 
@@ -255,10 +168,21 @@ impl<T> Objects<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Objects<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let list = List::<Obj<T>>::deserialize(d)?;
-        Ok(Objects(list.0.map(|v| v.into_iter().filter_map(|o| o.0).collect())))
+impl<T: Object> FromJson for Objects<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        if r.peek()? != b'[' {
+            return r.skip().map(|_| Objects(None));
+        }
+        let mut out = Vec::new();
+        r.array(|r| {
+            if r.peek()? == b'{' {
+                out.push(T::read_object(r)?);
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })?;
+        Ok(Objects(Some(out)))
     }
 }
 
@@ -280,23 +204,29 @@ impl<T> Obj<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|v| Obj(Some(v)))
-            }
-            absent!(Obj(None); seq, str, u64, i64, f64, bool, null);
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Obj<T>, D2::Error> {
-                Obj::deserialize(d)
-            }
+impl<T: Object> FromJson for Obj<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        if r.peek()? == b'{' {
+            T::read_object(r).map(|v| Obj(Some(v)))
+        } else {
+            r.skip().map(|_| Obj(None))
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Read an entry of a list or map of containers, confining a number out of range to it: the
+/// entry is then stepped over and its fault kept as `Err` (text), so the others still count.
+/// Only a body that is not JSON fails.
+pub fn confined<T: Object>(r: &mut Reader<'_>) -> Result<Result<Entry<T>, String>, Error> {
+    let start = r.offset();
+    match Entry::<T>::read(r) {
+        Ok(e) => Ok(Ok(e)),
+        Err(e) if e.is_out_of_range() => {
+            r.rewind(start);
+            r.skip()?;
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -311,32 +241,21 @@ pub enum Entry<T> {
     NotObject,
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entry<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Entry<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Value)
-            }
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Entry<T>, D2::Error> {
-                Entry::deserialize(d)
-            }
-            absent!(Entry::Null; null);
-            absent!(Entry::NotObject; seq, str, u64, i64, f64, bool);
+impl<T: Object> FromJson for Entry<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        match r.peek()? {
+            b'{' => T::read_object(r).map(Entry::Value),
+            b'n' => r.literal().map(|_| Entry::Null),
+            _ => r.skip().map(|_| Entry::NotObject),
         }
-        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
-/// Define a struct of lenient fields and its `Deserialize`: each field is read from the JSON key
-/// given, unknown keys are skipped, a missing key leaves the field's default, and a key that
-/// appears twice keeps the last value (as Go's encoding/json does) instead of failing. With
-/// lenient field types this makes the struct itself impossible to fail on well-formed JSON, so
-/// one odd container never hides another without any second parsing pass. Fields listed under
+/// Define a struct of lenient fields and how it is read from a JSON object ([`Object`]): each
+/// field is read from the JSON key given, unknown keys are stepped over, a missing key leaves
+/// the field's default, and a key that appears twice keeps the last value (as Go's
+/// encoding/json does) instead of failing. With lenient field types only a body that is not
+/// JSON, or a number out of range, fails the struct. Fields listed under
 /// `extra { ... }` are not read from JSON: the host sources fill them from other APIs.
 macro_rules! lenient_struct {
     ($(#[$meta:meta])* pub struct $name:ident { $( $(#[$fmeta:meta])* $json:literal => $field:ident : $ty:ty, )* }
@@ -348,56 +267,31 @@ macro_rules! lenient_struct {
             $( $( $(#[$xmeta])* pub $xfield: $xty, )* )?
         }
 
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                #[allow(non_camel_case_types)]
-                enum Field { $( $field, )* Other }
-                struct FieldVisitor;
-                impl<'de> serde::de::Visitor<'de> for FieldVisitor {
-                    type Value = Field;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a field name")
+        impl $crate::parse::json::Object for $name {
+            fn read_object(r: &mut $crate::parse::json::Reader<'_>) -> Result<Self, $crate::parse::json::Error> {
+                let mut out = $name::default();
+                r.object(|r, key| {
+                    match &*key {
+                        $( $json => out.$field = $crate::parse::json::FromJson::read(r)?, )*
+                        _ => r.skip()?,
                     }
-                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
-                        Ok(match v { $( $json => Field::$field, )* _ => Field::Other })
-                    }
-                }
-                impl<'de> serde::Deserialize<'de> for Field {
-                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                        d.deserialize_identifier(FieldVisitor)
-                    }
-                }
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str(concat!("a ", stringify!($name), " object"))
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
-                        let mut out = $name::default();
-                        while let Some(k) = map.next_key::<Field>()? {
-                            match k {
-                                $( Field::$field => out.$field = map.next_value()?, )*
-                                Field::Other => { map.next_value::<serde::de::IgnoredAny>()?; }
-                            }
-                        }
-                        Ok(out)
-                    }
-                }
-                d.deserialize_map(V)
+                    Ok(())
+                })?;
+                Ok(out)
             }
         }
     };
 }
 pub(crate) use lenient_struct;
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn num_keeps_u64_max_and_rejects_strings() {
-        let v: Vec<Num> = serde_json::from_str(r#"[18446744073709551615, -1, 1.5, "12", null, {}, [1]]"#).unwrap();
+        let v: List<Num> =
+            super::super::json::from_str(r#"[18446744073709551615, -1, 1.5, "12", null, {}, [1], true]"#).unwrap();
+        let v = v.items();
         assert_eq!(v[0].as_u64(), Some(u64::MAX));
         assert_eq!(v[1].as_u64(), None);
         assert_eq!(v[1].as_i64(), Some(-1));
@@ -408,14 +302,15 @@ mod tests {
     #[test]
     fn objects_skip_elements_that_are_not_objects() {
         let v: Objects<super::super::tmds::Network> =
-            serde_json::from_str(r#"[null, 1, [], {"NetworkMode": "awsvpc"}]"#).unwrap();
+            super::super::json::from_str(r#"[null, 1, [], {"NetworkMode": "awsvpc"}]"#).unwrap();
         assert_eq!(v.items().len(), 1);
         assert_eq!(v.items()[0].network_mode.get(), Some("awsvpc"));
     }
 
     #[test]
     fn list_reads_none_string_as_absent() {
-        let v: Vec<List<Num>> = serde_json::from_str(r#"["None", null, [], [1,2]]"#).unwrap();
+        let v: List<List<Num>> = super::super::json::from_str(r#"["None", null, [], [1,2]]"#).unwrap();
+        let v = v.items();
         assert!(!v[0].is_present() && !v[1].is_present());
         assert!(v[2].is_present() && v[2].items().is_empty());
         assert_eq!(v[3].items().len(), 2);

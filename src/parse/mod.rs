@@ -6,14 +6,13 @@
 
 pub mod agent;
 pub mod docker;
+pub mod json;
 pub mod lenient;
 pub mod tmds;
 
-/// A body as text for serde_json's `from_str`: checked to be UTF-8 once, whole, so that
-/// serde_json does not check every string and key again (a sixth of the parse here); and every
-/// typed parse reads through the one `str` reader (a second reader would compile every
-/// deserializer twice). Bytes that are not UTF-8 read as U+FFFD, as Prometheus label values
-/// must be UTF-8 anyway: the odd byte costs one character, not the container.
+/// A body as text for the [`json`] reader: checked to be UTF-8 once, whole. Bytes that are not
+/// UTF-8 read as U+FFFD, as Prometheus label values must be UTF-8 anyway: the odd byte costs one
+/// character, not the container.
 pub fn text(body: &[u8]) -> std::borrow::Cow<'_, str> {
     // from_utf8 first: its check is several times faster than the lossy one's.
     match std::str::from_utf8(body) {
@@ -22,7 +21,7 @@ pub fn text(body: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Parse `body` ([`text`]) as `T`.
-pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
-    serde_json::from_str(&text(body))
+/// Read `body` ([`text`]) as `T`.
+pub fn read<T: json::FromJson>(body: &[u8]) -> Result<T, json::Error> {
+    json::from_str(&text(body))
 }

@@ -3,12 +3,12 @@
 //! Every leaf is optional and lenient (see [`super::lenient`]), every nested object reads as
 //! absent when it is not an object, and structs skip unknown keys and keep the last of
 //! duplicated ones ([`lenient_struct`]). Parsing therefore fails only on a body that is not
-//! JSON (or not an object); a container entry that is not an object becomes one error next to
-//! the others, all in a single pass. Field names mirror the JSON exactly. Integers stay
-//! integers ([`Num`]).
+//! JSON (or not an object); a container entry that is not an object, or that holds a number
+//! out of range, becomes one error next to the others, all in a single pass
+//! ([`super::json`]). Field names mirror the JSON exactly. Integers stay integers ([`Num`]).
 
-use super::lenient::{lenient_struct, Entry, List, Num, Obj, Objects, Str};
-use serde_json::value::RawValue;
+use super::json::{self, FromJson, Reader};
+use super::lenient::{confined, lenient_struct, Entry, List, Num, Obj, Objects, Str};
 use std::collections::BTreeMap;
 
 lenient_struct! {
@@ -38,23 +38,27 @@ lenient_struct! {
     }
 }
 
-/// `Containers` of `/task`, each container or why it is not usable. When one fails the whole
-/// pass (a number out of range), [`Task::parse_str`] reads them again one by one.
+/// `Containers` of `/task`, each container or why it is not usable (not an object, or a
+/// number out of range in it).
 #[derive(Debug, Default)]
 pub struct Containers(pub Vec<Result<Container, String>>);
 
-impl<'de> serde::Deserialize<'de> for Containers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let list = List::<Entry<Container>>::deserialize(d)?;
-        Ok(Containers(list.0.unwrap_or_default().into_iter().map(container).collect()))
-    }
-}
-
-/// A container entry, or why it is not usable.
-fn container(e: Entry<Container>) -> Result<Container, String> {
-    match e {
-        Entry::Value(c) => Ok(c),
-        Entry::Null | Entry::NotObject => Err(NOT_OBJECT.to_owned()),
+impl FromJson for Containers {
+    fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
+        let mut out = Vec::new();
+        if r.peek()? == b'[' {
+            r.array(|r| {
+                out.push(match confined::<Container>(r)? {
+                    Ok(Entry::Value(c)) => Ok(c),
+                    Ok(Entry::Null | Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
+                    Err(why) => Err(why),
+                });
+                Ok(())
+            })?;
+        } else {
+            r.skip()?;
+        }
+        Ok(Containers(out))
     }
 }
 
@@ -139,9 +143,9 @@ lenient_struct! {
 /// Why a body could not be used at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    /// The body is not JSON, or is truncated.
+    /// The body is not JSON, or is truncated (or a number out of range outside any container).
     #[error("invalid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] json::Error),
     /// The body is JSON but not an object.
     #[error("not a JSON object")]
     NotObject,
@@ -160,94 +164,14 @@ impl Task {
     }
 
     /// [`Task::parse`] of a body already known to be text (a part of one checked whole).
-    ///
-    /// One pass over the body; only when that fails is it read again with the containers kept
-    /// raw ([`Task::parse_each`]), so that a fault stays with its container.
     pub fn parse_str(body: &str) -> Result<Task, ParseError> {
-        match serde_json::from_str::<Obj<TaskDoc>>(body) {
-            Ok(Obj(Some(mut doc))) => {
+        match json::from_str::<Obj<TaskDoc>>(body)? {
+            Obj(Some(mut doc)) => {
                 let containers = std::mem::take(&mut doc.containers).0;
                 Ok(Task { doc, containers, standalone: false })
             }
-            Ok(Obj(None)) => Err(ParseError::NotObject),
-            Err(e) => match Task::parse_each(body) {
-                Ok(Some(task)) => Ok(task),
-                Ok(None) => Err(ParseError::Json(e)),
-                // The document's own fault (truncated, or outside the containers).
-                Err(e) => Err(ParseError::Json(e)),
-            },
+            Obj(None) => Err(ParseError::NotObject),
         }
-    }
-
-    /// The slow path: every `Containers` value found raw, the task read without them (their
-    /// text, slices of `body`, blanked), and each container of the last one (the
-    /// last of a repeated key wins, as in the one pass) parsed on its own. `Ok(None)` when the
-    /// document has no `Containers`, so the fault was elsewhere.
-    fn parse_each(body: &str) -> serde_json::Result<Option<Task>> {
-        let spans = serde_json::from_str::<ContainerSpans>(body)?.0;
-        let Some(last) = spans.last().map(|r| r.get()) else { return Ok(None) };
-        // The task without its containers: each span blanked to `0` and spaces (its line breaks
-        // kept), so that an error in the rest reports the body's own line and column.
-        let mut rest = body.as_bytes().to_vec();
-        for span in &spans {
-            let text = span.get();
-            // A slice of `body` (borrowed by the parse): its offset, checked.
-            let Some(blank) = (text.as_ptr() as usize)
-                .checked_sub(body.as_ptr() as usize)
-                .and_then(|at| rest.get_mut(at..at + text.len()))
-            else {
-                return Ok(None);
-            };
-            for (i, b) in blank.iter_mut().enumerate() {
-                *b = if i == 0 {
-                    b'0'
-                } else if *b == b'\n' {
-                    b'\n'
-                } else {
-                    b' '
-                };
-            }
-        }
-        // Whole spans were replaced by ASCII, so the rest is still UTF-8.
-        let Ok(rest) = String::from_utf8(rest) else { return Ok(None) };
-        let Obj(Some(doc)) = serde_json::from_str::<Obj<TaskDoc>>(&rest)? else { return Ok(None) };
-        let containers = match serde_json::from_str::<List<&RawValue>>(last)?.0 {
-            Some(items) => items
-                .into_iter()
-                .map(|raw| {
-                    serde_json::from_str::<Entry<Container>>(raw.get()).map_err(|e| e.to_string()).and_then(container)
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok(Some(Task { doc, containers, standalone: false }))
-    }
-}
-
-/// Every `Containers` value of a `/task` document, raw and in order (the slow path of
-/// [`Task::parse_str`]).
-struct ContainerSpans<'a>(Vec<&'a RawValue>);
-
-impl<'de> serde::Deserialize<'de> for ContainerSpans<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ContainerSpans<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a task object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut spans = Vec::new();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    if key == "Containers" {
-                        spans.push(value);
-                    }
-                }
-                Ok(ContainerSpans(spans))
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 
@@ -262,34 +186,32 @@ pub struct TaskStats {
 impl TaskStats {
     /// Parse a `/task/stats` body: a JSON object of Docker id to stats (or `null`).
     ///
-    /// One pass over the body; only when that fails (a number out of range, say) is the body
-    /// split into its containers and each parsed on its own, so the fault stays with its
-    /// container.
+    /// One pass over the body; an entry that is not an object, or holds a number out of range,
+    /// is an error of its own beside the others.
     pub fn parse(body: &[u8]) -> Result<TaskStats, ParseError> {
         TaskStats::parse_str(&super::text(body))
     }
 
     /// [`TaskStats::parse`] of a body already known to be text (a part of one checked whole).
     pub fn parse_str(text: &str) -> Result<TaskStats, ParseError> {
-        let entry = |e: Entry<Stats>| match e {
-            Entry::Value(s) => Ok(Some(s)),
-            Entry::Null => Ok(None),
-            Entry::NotObject => Err(NOT_OBJECT.to_owned()),
-        };
-        let fast = serde_json::from_str::<Obj<BTreeMap<String, Entry<Stats>>>>(text);
-        let containers = match fast {
-            Ok(Obj(Some(m))) => m.into_iter().map(|(id, e)| (id, entry(e))).collect(),
-            Ok(Obj(None)) => return Err(ParseError::NotObject),
-            Err(_) => {
-                let raw: BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
-                raw.into_iter()
-                    .map(|(id, v)| {
-                        let parsed = serde_json::from_str::<Entry<Stats>>(v.get()).map_err(|e| e.to_string());
-                        (id, parsed.and_then(entry))
-                    })
-                    .collect()
-            }
-        };
+        let mut r = Reader::new(text);
+        if r.peek()? != b'{' {
+            r.skip()?;
+            r.finish()?;
+            return Err(ParseError::NotObject);
+        }
+        let mut containers = BTreeMap::new();
+        r.object(|r, id| {
+            let entry = match confined::<Stats>(r)? {
+                Ok(Entry::Value(s)) => Ok(Some(s)),
+                Ok(Entry::Null) => Ok(None),
+                Ok(Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
+                Err(why) => Err(why),
+            };
+            containers.insert(id.into_owned(), entry);
+            Ok(())
+        })?;
+        r.finish()?;
         Ok(TaskStats { containers })
     }
 }
@@ -420,9 +342,9 @@ pub enum Op {
     Other,
 }
 
-impl<'de> serde::Deserialize<'de> for Op {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::lenient::word(d, |o| {
+impl FromJson for Op {
+    fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
+        super::lenient::word(r, |o| {
             if o.eq_ignore_ascii_case("read") {
                 Op::Read
             } else if o.eq_ignore_ascii_case("write") {

@@ -7,8 +7,8 @@
 
 use super::http::{Counters, HttpClient};
 use super::{fetch, Instance, Read, SourceError, TaskRead};
+use crate::parse::json::Reader;
 use crate::parse::tmds::{ParseError, Stats, Task, TaskStats};
-use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -49,62 +49,74 @@ impl Managed {
     }
 }
 
-/// The first byte that is not white space.
-fn first_byte(body: &[u8]) -> Option<u8> {
-    body.iter().copied().find(|b| !b.is_ascii_whitespace())
+/// A member of a JSON array (no key) or object, and its value's text.
+type Member<'a> = (Option<String>, &'a str);
+
+/// The members of a JSON array or object as text, each with its key (`None` in an array; an
+/// object's in key order, the last of a repeated key kept), checked to be JSON as a whole;
+/// `Ok(None)` for any other value.
+fn members(text: &str) -> Result<Option<Vec<Member<'_>>>, ParseError> {
+    let mut r = Reader::new(text);
+    let mut out = Vec::new();
+    match r.peek()? {
+        b'[' => r.array(|r| {
+            let start = r.offset();
+            r.skip()?;
+            out.push((None, r.since(start).trim_start()));
+            Ok(())
+        })?,
+        b'{' => {
+            let mut map = BTreeMap::new();
+            r.object(|r, key| {
+                let start = r.offset();
+                r.skip()?;
+                map.insert(key.into_owned(), r.since(start).trim_start());
+                Ok(())
+            })?;
+            out.extend(map.into_iter().map(|(k, v)| (Some(k), v)));
+        }
+        _ => {
+            r.skip()?;
+            r.finish()?;
+            return Ok(None);
+        }
+    }
+    r.finish()?;
+    Ok(Some(out))
 }
 
 /// Parse `/tasks`: each task on its own, so one that is not an object is an error beside the
 /// others (`Err((key or index, reason))`).
 pub fn parse_tasks(body: &[u8]) -> Result<Vec<TaskEntry>, ParseError> {
-    let one = |key: String, raw: &RawValue| Task::parse_str(raw.get()).map_err(|e| (key, e.to_string()));
-    match first_byte(body) {
-        Some(b'[') => {
-            let text = crate::parse::text(body);
-            let items: Vec<&RawValue> = serde_json::from_str(&text)?;
-            Ok(items.into_iter().enumerate().map(|(i, r)| one(format!("tasks[{i}]"), r)).collect())
-        }
-        Some(b'{') => {
-            let text = crate::parse::text(body);
-            let map: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
-            if map.contains_key("TaskARN") || map.contains_key("Containers") {
-                return Ok(vec![Ok(Task::parse_str(&text)?)]);
-            }
-            Ok(map.into_iter().map(|(k, r)| one(k, r)).collect())
-        }
-        _ => Err(ParseError::NotObject),
+    let text = crate::parse::text(body);
+    let Some(items) = members(&text)? else { return Err(ParseError::NotObject) };
+    let one = |key: String, raw: &str| Task::parse_str(raw).map_err(|e| (key, e.to_string()));
+    // One task object rather than a map of them.
+    if items.iter().any(|(k, _)| matches!(k.as_deref(), Some("TaskARN" | "Containers"))) {
+        return Ok(vec![Ok(Task::parse_str(&text)?)]);
     }
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, raw))| one(k.unwrap_or_else(|| format!("tasks[{i}]")), raw))
+        .collect())
 }
 
 /// Parse `/tasks/stats` into one map of Docker id to stats, whatever the shape.
 pub fn parse_stats(body: &[u8]) -> Result<TaskStats, ParseError> {
+    let text = crate::parse::text(body);
+    let Some(items) = members(&text)? else { return Err(ParseError::NotObject) };
     let mut all = TaskStats::default();
-    let mut merge = |s: TaskStats| all.containers.extend(s.containers);
-    match first_byte(body) {
-        Some(b'[') => {
-            let text = crate::parse::text(body);
-            let items: Vec<&RawValue> = serde_json::from_str(&text)?;
-            for r in items {
-                // A task's map that is not an object is skipped: its containers have no stats.
-                if let Ok(s) = TaskStats::parse_str(r.get()) {
-                    merge(s);
-                }
-            }
+    let keyed = items.first().is_some_and(|(k, _)| k.is_some());
+    if keyed && !items.iter().all(|(k, _)| k.as_deref().is_some_and(|k| k.starts_with("arn:"))) {
+        // One merged map of Docker id to stats.
+        return TaskStats::parse_str(&text);
+    }
+    for (_, raw) in items {
+        // A task's map that is not an object is skipped: its containers have no stats.
+        if let Ok(s) = TaskStats::parse_str(raw) {
+            all.containers.extend(s.containers);
         }
-        Some(b'{') => {
-            let text = crate::parse::text(body);
-            let map: BTreeMap<String, &RawValue> = serde_json::from_str(&text)?;
-            if !map.is_empty() && map.keys().all(|k| k.starts_with("arn:")) {
-                for r in map.values() {
-                    if let Ok(s) = TaskStats::parse_str(r.get()) {
-                        merge(s);
-                    }
-                }
-            } else {
-                merge(TaskStats::parse_str(&text)?);
-            }
-        }
-        _ => return Err(ParseError::NotObject),
     }
     Ok(all)
 }
