@@ -7,7 +7,7 @@ use crate::scrape::Exporter;
 use crate::server::{self, ServerError, State};
 use crate::simulate::{self, Endpoint, HostOpts, HostSim, Listener, Scenario};
 use crate::source::docker::Engine;
-use crate::source::http::HttpClient;
+use crate::source::http::{Deadline, HttpClient};
 use crate::source::pipeline::{self, Pipeline};
 use crate::source::sidecar::Sidecar;
 use crate::source::{docker, ec2, managed, Kind, Source};
@@ -200,9 +200,11 @@ async fn host_source(cfg: &Config, h: &HostConfig) -> Source {
         SourceChoice::Docker => Kind::Docker,
         SourceChoice::Auto => {
             let probe = Duration::from_millis(1500);
-            let agent_up = agent().get("/v1/metadata", Instant::now() + probe).await;
+            let agent_up = agent().get("/v1/metadata", &Deadline::new(Instant::now() + probe)).await;
             let daemon_up = match (&agent_up, &cfg.metadata_uri) {
-                (Err(_), Some(_)) => Some(metadata().get("/tasks", Instant::now() + probe).await.is_ok()),
+                (Err(_), Some(_)) => {
+                    Some(metadata().get("/tasks", &Deadline::new(Instant::now() + probe)).await.is_ok())
+                }
                 _ => None,
             };
             let kind = match (agent_up.is_ok(), daemon_up) {

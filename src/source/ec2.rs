@@ -5,7 +5,7 @@
 //! the per-container calls.
 
 use super::docker::{self, Containers, Engine};
-use super::http::{Counters, HttpClient};
+use super::http::{Counters, Deadline, HttpClient};
 use super::{fetch, Instance, Read, SourceError, TaskRead};
 use crate::parse::agent::{self, AgentTask, Metadata};
 use crate::parse::docker::Summary;
@@ -34,9 +34,10 @@ impl Ec2 {
     /// Read the agent and the Engine. The agent's two answers and the Engine's container list
     /// must all arrive; a container whose inspect or stats fail is reported alone.
     pub async fn read(&self, deadline: Instant) -> Result<Read, SourceError> {
+        let shared = &Deadline::new(deadline);
         let (meta, tasks, list) = tokio::join!(
-            fetch(&self.agent, &self.counters, 0, PATHS[0], deadline, Metadata::parse),
-            fetch(&self.agent, &self.counters, 1, PATHS[1], deadline, agent::parse_tasks),
+            fetch(&self.agent, &self.counters, 0, PATHS[0], shared, Metadata::parse),
+            fetch(&self.agent, &self.counters, 1, PATHS[1], shared, agent::parse_tasks),
             self.engine.list(true, deadline),
         );
         let agent_err = |i: usize, cause| {

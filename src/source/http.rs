@@ -9,8 +9,11 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Why an upstream request failed. [`FetchError::outcome`] is its `outcome` label.
@@ -121,12 +124,14 @@ impl HttpClient {
     }
 
     /// GET `path`, waiting until `deadline` at most for the whole body.
-    pub async fn get(&self, path: &str, deadline: Instant) -> Result<Bytes, FetchError> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout_at(deadline.into(), self.get_inner(path)).await {
-            Ok(r) => r,
-            Err(_) => Err(FetchError::Timeout(budget)),
-        }
+    pub async fn get(&self, path: &str, deadline: &Deadline) -> Result<Bytes, FetchError> {
+        let budget = deadline.at.saturating_duration_since(Instant::now());
+        let mut request = std::pin::pin!(self.get_inner(path));
+        std::future::poll_fn(|cx| match request.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => deadline.poll_passed(cx).map(|()| Err(FetchError::Timeout(budget))),
+        })
+        .await
     }
 
     async fn get_inner(&self, path: &str) -> Result<Bytes, FetchError> {
@@ -160,6 +165,35 @@ impl HttpClient {
     }
 }
 
+/// The deadline of one read, with one timer for all its requests. The requests of a read run
+/// at once in one task, and each timer armed made the runtime write to its wake-up channel
+/// (tokio unparks its driver for a timer earlier than the one it last slept on): one timer per
+/// read instead of one per request. Every request sharing it must be polled by the same task
+/// (the timer wakes the last waker that polled it).
+#[derive(Debug)]
+pub struct Deadline {
+    at: Instant,
+    timer: std::sync::Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+}
+
+impl Deadline {
+    /// A deadline at `at`; its timer is armed when a request first waits on it.
+    pub fn new(at: Instant) -> Self {
+        Deadline { at, timer: std::sync::Mutex::new(None) }
+    }
+
+    /// When it passes.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// Ready once the deadline has passed; else the task is woken when it does.
+    fn poll_passed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut timer = self.timer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(self.at.into()))).as_mut().poll(cx)
+    }
+}
+
 /// An error and its causes on one line, each cause once.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
@@ -173,4 +207,54 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers `/fast` at once and never answers `/hang`.
+    async fn server() -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut n = 0;
+                    while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf[n..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => n += k,
+                        }
+                    }
+                    if buf[..n].starts_with(b"GET /fast ") {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+                    }
+                    // Holds the connection without answering.
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn requests_sharing_a_deadline_each_end_by_it() {
+        let client = HttpClient::tcp(server().await, Duration::from_secs(1), 1 << 20, 4);
+        let started = Instant::now();
+        let deadline = &Deadline::new(started + Duration::from_millis(300));
+        let (fast, hang, hang2) =
+            tokio::join!(client.get("/fast", deadline), client.get("/hang", deadline), client.get("/hang", deadline));
+        assert_eq!(fast.unwrap(), Bytes::from_static(b"{}"));
+        assert!(matches!(hang, Err(FetchError::Timeout(_))), "{hang:?}");
+        assert!(matches!(hang2, Err(FetchError::Timeout(_))), "{hang2:?}");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
+        // A deadline already passed: a request that is not answered at once times out at once.
+        let past = &Deadline::new(Instant::now());
+        assert!(matches!(client.get("/hang", past).await, Err(FetchError::Timeout(_))));
+    }
 }

@@ -5,7 +5,7 @@
 //! task. Also accepted: an object keyed by task ARN (of tasks, or of stats maps), and one merged
 //! Docker id map of stats. Stats are matched to tasks by Docker id, so the shapes mix freely.
 
-use super::http::{Counters, HttpClient};
+use super::http::{Counters, Deadline, HttpClient};
 use super::{fetch, Instance, Read, SourceError, TaskRead};
 use crate::parse::json::Reader;
 use crate::parse::tmds::{ParseError, Stats, Task, TaskStats};
@@ -33,6 +33,7 @@ impl Managed {
 
     /// Read `/tasks` and `/tasks/stats` concurrently: both must succeed.
     pub async fn read(&self, deadline: Instant) -> Result<Read, SourceError> {
+        let deadline = &Deadline::new(deadline);
         let (tasks, stats) = tokio::join!(
             fetch(&self.client, &self.counters, 0, PATHS[0], deadline, parse_tasks),
             fetch(&self.client, &self.counters, 1, PATHS[1], deadline, parse_stats),

@@ -22,7 +22,7 @@ pub mod pipeline;
 pub mod sidecar;
 
 use crate::parse::tmds::{ParseError, Task, TaskStats};
-use http::{Counters, FetchError, HttpClient};
+use http::{Counters, Deadline, FetchError, HttpClient};
 use std::time::{Duration, Instant};
 
 /// What the source knows of the host (host mode only).
@@ -170,7 +170,7 @@ pub(crate) async fn fetch<T>(
     counters: &Counters,
     index: usize,
     path: &str,
-    deadline: Instant,
+    deadline: &Deadline,
     parse: impl FnOnce(&[u8]) -> Result<T, ParseError>,
 ) -> Result<T, FetchError> {
     let r = client.get(path, deadline).await.and_then(|b| {

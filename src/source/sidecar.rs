@@ -4,7 +4,7 @@
 //! when the agent could not fetch the tags (`Errors` in the answer) the task is exported without
 //! them: both are counted and logged once.
 
-use super::http::{Counters, FetchError, HttpClient};
+use super::http::{Counters, Deadline, FetchError, HttpClient};
 use super::{fetch, Read, SourceError, TaskRead};
 use crate::parse::tmds::{Task, TaskStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +46,7 @@ impl Sidecar {
     /// Read the task and `/task/stats`: both must succeed.
     pub async fn read(&self, deadline: Instant) -> Result<Read, SourceError> {
         let paths = if self.tags { PATHS_WITH_TAGS } else { PATHS };
+        let deadline = &Deadline::new(deadline);
         let (task, stats) = tokio::join!(
             self.task(deadline),
             fetch(&self.client, &self.counters, 1, paths[1], deadline, TaskStats::parse),
@@ -63,7 +64,7 @@ impl Sidecar {
 
     /// The task: `/task`, or `/taskWithTags` with the fallback; on failure, the index of the
     /// path that failed.
-    async fn task(&self, deadline: Instant) -> Result<Task, (usize, FetchError)> {
+    async fn task(&self, deadline: &Deadline) -> Result<Task, (usize, FetchError)> {
         if !self.tags {
             return fetch(&self.client, &self.counters, 0, PATHS[0], deadline, Task::parse).await.map_err(|e| (0, e));
         }
