@@ -17,14 +17,25 @@
 use super::lenient::Num;
 use std::borrow::Cow;
 
-/// Why a body is not JSON (or holds a number out of range), and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} at line {line} column {column}")]
-pub struct Error {
+/// Why a body is not JSON (or holds a number out of range), and where. Boxed: errors are rare,
+/// and a one-word error lets every `Result` of the reader come back in registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(Box<Fault>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fault {
     what: &'static str,
     line: usize,
     column: usize,
 }
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at line {} column {}", self.0.what, self.0.line, self.0.column)
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// The message of a number beyond `f64`'s range.
 const OUT_OF_RANGE: &str = "number out of range";
@@ -32,7 +43,7 @@ const OUT_OF_RANGE: &str = "number out of range";
 impl Error {
     /// A number beyond `f64`'s range: the document is JSON, one value of it is unusable.
     pub fn is_out_of_range(&self) -> bool {
-        self.what == OUT_OF_RANGE
+        self.0.what == OUT_OF_RANGE
     }
 }
 
@@ -119,7 +130,7 @@ impl<'a> Reader<'a> {
         let line_start = b[..at].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
         let line = 1 + b[..line_start].iter().filter(|&&c| c == b'\n').count();
         let column = (at + 1).min(b.len()) - line_start;
-        Error { what, line, column }
+        Error(Box::new(Fault { what, line, column }))
     }
 
     /// An error about the bytes just read, ending at `end`.

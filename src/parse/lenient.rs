@@ -214,6 +214,52 @@ impl<T: Object> FromJson for Obj<T> {
     }
 }
 
+/// An object read only if asked for: its text is kept (checked to be JSON, one copy) and parsed
+/// on the first [`Deferred::get`]. For what only an opt-in flag exports (Docker labels, task
+/// tags): by default nothing of it is built.
+#[derive(Debug, Default)]
+pub struct Deferred<T> {
+    text: Option<Box<str>>,
+    value: std::sync::OnceLock<Option<T>>,
+}
+
+impl<T> Deferred<T> {
+    /// One holding `value`, already built.
+    pub fn of(value: Option<T>) -> Self {
+        Deferred { text: None, value: std::sync::OnceLock::from(value) }
+    }
+}
+
+impl<T: Object> Deferred<T> {
+    /// The object, if the JSON held one.
+    pub fn get(&self) -> Option<&T> {
+        self.value
+            .get_or_init(|| {
+                let mut r = Reader::new(self.text.as_deref()?);
+                T::read_object(&mut r).ok()
+            })
+            .as_ref()
+    }
+}
+
+impl<T: Clone> Clone for Deferred<T> {
+    fn clone(&self) -> Self {
+        Deferred { text: self.text.clone(), value: self.value.clone() }
+    }
+}
+
+impl<T> FromJson for Deferred<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        let object = r.peek()? == b'{';
+        let start = r.offset();
+        r.skip()?;
+        Ok(match object {
+            true => Deferred { text: Some(r.since(start).into()), value: std::sync::OnceLock::new() },
+            false => Deferred::of(None),
+        })
+    }
+}
+
 /// Read an entry of a list or map of containers, confining a number out of range to it: the
 /// entry is then stepped over and its fault kept as `Err` (text), so the others still count.
 /// Only a body that is not JSON fails.

@@ -8,7 +8,7 @@
 //! ([`super::json`]). Field names mirror the JSON exactly. Integers stay integers ([`Num`]).
 
 use super::json::{self, FromJson, Reader};
-use super::lenient::{confined, lenient_struct, Entry, List, Num, Obj, Objects, Str};
+use super::lenient::{confined, lenient_struct, Deferred, Entry, List, Num, Obj, Objects, Str};
 use std::collections::BTreeMap;
 
 lenient_struct! {
@@ -29,7 +29,7 @@ lenient_struct! {
         /// Agent 1.63.1 and later, for tasks of a service.
         "ServiceName" => service_name: Str,
         /// `/taskWithTags` only.
-        "TaskTags" => task_tags: Obj<BTreeMap<String, Str>>,
+        "TaskTags" => task_tags: Deferred<BTreeMap<String, Str>>,
         /// `/taskWithTags`: what the agent could not fetch (the tags, when the task role lacks
         /// `ecs:ListTagsForResource`).
         "Errors" => errors: Objects<MetadataError>,
@@ -117,7 +117,7 @@ lenient_struct! {
         "Health" => health: Obj<Health>,
         "Networks" => networks: Objects<Network>,
         /// Docker labels.
-        "Labels" => labels: Obj<BTreeMap<String, Str>>,
+        "Labels" => labels: Deferred<BTreeMap<String, Str>>,
     }
     extra {
         /// The hard CPU limit in vCPUs (Docker's `--cpus` or CFS quota), known in host mode
@@ -462,6 +462,20 @@ mod tests {
         assert_eq!(t.containers[0].as_ref().unwrap().name.get(), Some("b"));
         assert!(t.containers[1].is_err());
         assert!(matches!(Task::parse(b"[]"), Err(ParseError::NotObject)));
+    }
+
+    #[test]
+    fn labels_are_read_only_when_asked_for() {
+        let t = Task::parse(
+            br#"{"Containers": [{"Name": "a", "Labels": {"k": "v", "n": 1}}, {"Name": "b", "Labels": []}]}"#,
+        )
+        .unwrap();
+        let a = t.containers[0].as_ref().unwrap();
+        assert_eq!(a.labels.get().and_then(|l| l.get("k")).and_then(Str::get), Some("v"));
+        assert_eq!(a.labels.get().and_then(|l| l.get("n")).and_then(Str::get), Some("1"));
+        assert!(t.containers[1].as_ref().unwrap().labels.get().is_none());
+        // Not built, but still checked: a fault inside them fails the document.
+        assert!(Task::parse(br#"{"Containers": [{"Name": "a", "Labels": {"k": 01}}]}"#).is_err());
     }
 
     #[test]

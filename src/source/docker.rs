@@ -11,7 +11,7 @@ use super::http::{Counters, FetchError};
 use super::pipeline::Pipeline;
 use super::{Instance, Read, SourceError, TaskRead};
 use crate::parse::docker::{self, labels, Inspect, Summary};
-use crate::parse::lenient::{Num, Objects, Str};
+use crate::parse::lenient::{Deferred, Num, Objects, Str};
 use crate::parse::tmds::{Container, Limits, Network, Stats, Task, TaskDoc, TaskStats};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -249,7 +249,7 @@ pub fn container(name: &str, s: &Summary, inspected: Option<&Inspect>, network_m
         ),
         networks: Objects(Some(vec![Network { network_mode: Str(Some(network_mode.to_owned())) }])),
         cpu_limit_vcpus: inspected.and_then(Inspect::cpu_limit_vcpus),
-        labels: s.labels.clone(),
+        labels: Deferred::of(s.labels.get().cloned()),
         ..Container::default()
     }
 }
