@@ -123,7 +123,16 @@ pub async fn run_exporter(mut cfg: Config) -> Result<(), AppError> {
         let url = format!("http://localhost:{port}{}", cfg.telemetry_path);
         tracing::info!(metrics = %url, "demo: serving {what}");
     }
-    server::serve(listener, state, cfg.max_connections, tls, cfg.shutdown_timeout, shutdown_signal()).await;
+    server::serve(
+        listener,
+        state,
+        cfg.max_connections,
+        tls,
+        cfg.shutdown_timeout,
+        server::HEADER_READ_TIMEOUT,
+        shutdown_signal(),
+    )
+    .await;
     if let Some(d) = demo_host {
         let _ = std::fs::remove_file(&d.socket);
     }

@@ -1,6 +1,9 @@
 //! The HTTP server: routes (`/metrics`, `/health`, `/`), content negotiation and gzip, a bound
-//! on connections, header-read timeouts, and graceful shutdown. Socket work only: everything
-//! about metrics happens in [`crate::scrape`] and [`crate::encode`].
+//! on connections, header-read timeouts (kept by the `reaper` module, with no timer per
+//! request), and graceful shutdown. Socket work only: everything about metrics happens in
+//! [`crate::scrape`] and [`crate::encode`].
+
+mod reaper;
 
 use crate::encode::{self, Format};
 use crate::scrape::Exporter;
@@ -18,17 +21,17 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-/// How long a client may take to send a request's headers.
+/// How long a connection may wait for a request's head to be read, from being accepted (TLS
+/// handshake included) or from its last response; then it is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for in-flight requests by default (`--web.shutdown-timeout`).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -136,22 +139,28 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
 /// Serve `state` on `listener` (with TLS when `tls` is set) until `shutdown` completes, then
 /// stop accepting, close the connections that have no request in flight (idle keep-alive ones,
 /// and those still sending their headers), let in-flight requests finish for up to `grace`,
-/// and return.
+/// and return. A connection that waits longer than `header_timeout` for a request head to be
+/// read, from being accepted or from its last response, is closed ([`HEADER_READ_TIMEOUT`] in
+/// the exporter).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
     max_connections: usize,
     tls: Option<Tls>,
     grace: Duration,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    // Set at shutdown: connections with no request in flight then close at once.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reaper = reaper::Reaper::new(header_timeout);
+    // Driven with the accept loop: after it, connections are either closed or finishing a
+    // request, which hyper's graceful shutdown then closes.
+    let reaping = reaper.run();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
-    tokio::pin!(shutdown);
+    // The reaper bounds the wait for a head; hyper's own timeout would arm a timer per request.
+    builder.header_read_timeout(None).keep_alive(true);
+    tokio::pin!(shutdown, reaping);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -164,6 +173,7 @@ pub async fn serve(
                 }
             },
             _ = &mut shutdown => break,
+            () = &mut reaping => continue,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::debug!(%peer, limit = max_connections, "connection limit reached; closing connection");
@@ -175,83 +185,66 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let busy = Arc::new(AtomicUsize::new(0));
-            let in_handler = busy.clone();
+        // From here until its first request head is read, the connection is on the clock (the
+        // TLS handshake included).
+        let registered = reaper.register();
+        let conn = registered.conn.clone();
+        let task = tokio::spawn(async move {
+            let conn = registered.conn.clone();
             let svc = service_fn(move |req| {
                 let st = st.clone();
-                let guard = Busy::enter(&in_handler);
+                let busy = Busy::enter(&conn);
                 async move {
                     let r = handle(req, st).await;
-                    drop(guard);
+                    drop(busy);
                     r
                 }
             });
-            // Completes at shutdown when no request of this connection is being handled (idle
-            // keep-alive, or still sending its headers): the connection is then dropped.
-            let idle_at_stop = async move {
-                let _ = stop.wait_for(|s| *s).await;
-                if busy.load(Ordering::Acquire) > 0 {
-                    std::future::pending::<()>().await;
-                }
-            };
             let result = match tls {
                 #[cfg(feature = "tls")]
-                Some(t) => match tokio::time::timeout(HEADER_READ_TIMEOUT, t.acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => {
-                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(s), svc));
-                        tokio::select! {
-                            r = conn => r,
-                            _ = idle_at_stop => Ok(()),
-                        }
-                    }
-                    Ok(Err(e)) => {
+                Some(t) => match t.acceptor.accept(stream).await {
+                    Ok(s) => watcher.watch(builder.serve_connection(TokioIo::new(s), svc)).await,
+                    Err(e) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        Ok(())
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
                         Ok(())
                     }
                 },
                 #[cfg(not(feature = "tls"))]
                 Some(_) => Ok(()),
-                None => {
-                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
-                    tokio::select! {
-                        r = conn => r,
-                        _ = idle_at_stop => Ok(()),
-                    }
-                }
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await,
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(registered);
             drop(permit);
         });
+        // The reaper aborts the task (dropping the connection) when the connection waited too
+        // long for a request head, or at shutdown when it has no request in flight.
+        conn.served_by(task.abort_handle());
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    reaper.close_ready();
     tracing::info!("shutting down: no longer accepting, closing idle connections, finishing in-flight requests");
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!(grace = ?grace, "in-flight requests did not finish in time");
     }
 }
 
-/// Counts a request being handled while it lives.
-struct Busy(Arc<AtomicUsize>);
+/// Marks a connection's request in flight while it lives; the connection is then ready for its
+/// next request (its header-read deadline runs from there).
+struct Busy(Arc<reaper::Conn>);
 
 impl Busy {
-    fn enter(n: &Arc<AtomicUsize>) -> Busy {
-        n.fetch_add(1, Ordering::AcqRel);
-        Busy(n.clone())
+    fn enter(conn: &Arc<reaper::Conn>) -> Busy {
+        conn.busy();
+        Busy(conn.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.ready();
     }
 }
 
