@@ -1,8 +1,9 @@
 //! The header-read timeout through real sockets against the real server, run in process with a
 //! short timeout: a connection waiting for a request head (silent, half a head, trickling one,
-//! idle after a response) is closed once the timeout has passed since it was accepted or since
-//! its last response, each at its own deadline; a connection in use, or one whose request takes
-//! longer than the timeout, is never closed; shutdown closes the waiting ones at once.
+//! idle after a response, in a stalled TLS handshake) is closed once the timeout has passed since
+//! it was accepted or since its last response, each at its own deadline, and so is one that does
+//! not read its responses; a connection in use, or one whose request takes longer than the
+//! timeout, is never closed; shutdown closes the waiting ones at once.
 
 use ecs_exporter::collect::Filter;
 use ecs_exporter::scrape::Exporter;
@@ -335,4 +336,19 @@ fn a_tls_handshake_that_stalls_is_closed_after_the_timeout() {
     half.write_all(&[0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]).unwrap();
     at_timeout(closed(&mut silent, t0));
     at_timeout(closed(&mut half, t1));
+}
+
+#[test]
+fn a_client_that_does_not_read_its_responses_is_closed_after_the_timeout() {
+    let srv = server(false);
+    let (mut s, t0) = connect(&srv.addr);
+    // Pipelined requests, their responses never read: once the socket buffers are full the
+    // server cannot finish a response, and the clock runs from the handler's return.
+    let requests = "GET /docs/metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100);
+    while s.write_all(requests.as_bytes()).is_ok() {
+        // Filling the buffers takes a few milliseconds.
+        assert!(t0.elapsed() < 2 * T + SLACK, "still open after {:?}", t0.elapsed());
+    }
+    let took = t0.elapsed();
+    assert!(took >= T - Duration::from_millis(50), "closed after {took:?}");
 }
