@@ -31,7 +31,8 @@ pub(super) fn series(
     let mut info = with(3);
     info.extend([("container_id", s(&c.docker_id)), ("image", s(&c.image)), ("image_id", s(&c.image_id))]);
     out.push(Family::ContainerInfo, info, Value::U64(1));
-    if let (Some(allow), Some(labels)) = (&filter.container_labels, c.labels.get()) {
+    // Read (built) only when asked for: a tuple would build them for nothing.
+    if let Some((allow, labels)) = filter.container_labels.as_ref().and_then(|a| Some((a, c.labels.get()?))) {
         let mut l = with(labels.len());
         l.extend(super::key_labels(labels, allow, "label_"));
         out.push(Family::ContainerLabels, l, Value::U64(1));

@@ -164,7 +164,7 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
     let mut report = Report::default();
     if !task.standalone {
         task_series(task, scope, out);
-        if let (Some(allow), Some(tags)) = (&filter.task_tags, task.task_tags.get()) {
+        if let Some((allow, tags)) = filter.task_tags.as_ref().and_then(|a| Some((a, task.task_tags.get()?))) {
             let mut l = scope.labels(tags.len());
             l.extend(key_labels(tags, allow, "tag_"));
             out.push(Family::TaskTags, l, Value::U64(1));
