@@ -70,7 +70,7 @@ const STOPS: [bool; 256] = {
 
 /// The offset of the first `"`, `\` or control character in `b` at or after `i` (or its
 /// length): eight bytes at a time, each word tested for the three at once.
-#[inline]
+#[inline(always)]
 fn scan(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -140,7 +140,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skip white space and return the next byte without reading it (`None` at the end).
-    #[inline]
+    #[inline(always)]
     fn ws(&mut self) -> Option<u8> {
         let b = self.bytes();
         while let Some(&c) = b.get(self.pos) {
@@ -190,6 +190,7 @@ impl<'a> Reader<'a> {
 
     /// Read a string (the next value starts with `"`): borrowed from the text unless it holds
     /// escapes.
+    #[inline(always)]
     pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
         let b = self.bytes();
         let start = self.pos + 1;
@@ -288,6 +289,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Step over a string without building it.
+    #[inline(always)]
     fn skip_string(&mut self) -> Result<(), Error> {
         let b = self.bytes();
         let mut i = self.pos + 1;
@@ -317,6 +319,7 @@ impl<'a> Reader<'a> {
 
     /// The end of the number starting at the current offset, checked against JSON's grammar,
     /// and whether it is an integer.
+    #[inline(always)]
     fn number_end(&self) -> Result<(usize, bool), Error> {
         let b = self.bytes();
         let digits = |mut i: usize| {
@@ -363,6 +366,7 @@ impl<'a> Reader<'a> {
     /// Read a number (the next value starts with `-` or a digit): an integer that fits `u64`
     /// or `i64` as such, anything else as `f64`; beyond `f64`'s range an error
     /// ([`Error::is_out_of_range`]).
+    #[inline(always)]
     pub fn number(&mut self) -> Result<Num, Error> {
         let b = self.bytes();
         let start = self.pos;
@@ -489,8 +493,23 @@ impl<'a> Reader<'a> {
     }
 
     /// Step over the next value, of any kind and depth, checking that it is JSON and building
-    /// nothing (the open objects and arrays are kept as bits, so depth costs no recursion).
+    /// nothing.
     pub fn skip(&mut self) -> Result<(), Error> {
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'-' | b'0'..=b'9' => {
+                self.pos = self.number_end()?.0;
+                Ok(())
+            }
+            b't' | b'f' | b'n' => self.literal().map(drop),
+            _ => self.skip_nested(),
+        }
+    }
+
+    /// [`Reader::skip`] of an object or array: the open ones are kept as bits, so depth costs
+    /// no recursion.
+    #[inline(never)]
+    fn skip_nested(&mut self) -> Result<(), Error> {
         // Bit i of `open` (counted from the innermost) is 1 for an object, 0 for an array; the
         // first 64 levels live in `top`, deeper ones spill into `deep`.
         let mut top = 0u64;
@@ -579,6 +598,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Step over a key and its colon (the next byte is its `"`).
+    #[inline(always)]
     fn skip_key(&mut self) -> Result<(), Error> {
         self.skip_string()?;
         match self.ws() {
