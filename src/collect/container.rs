@@ -27,7 +27,7 @@ pub(super) fn series(
     // The labels of every series of the container but its state sets and info: one list.
     let base = Labels::shared(with(0));
     let cn = || base.clone();
-    let s = |v: &crate::parse::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
+    let s = crate::parse::lenient::Str::shared;
     let mut info = with(3);
     info.extend([("container_id", s(&c.docker_id)), ("image", s(&c.image)), ("image_id", s(&c.image_id))]);
     out.push(Family::ContainerInfo, info, Value::U64(1));

@@ -199,7 +199,7 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
             report.container_errors.push((id.to_owned(), format!("task: duplicate container name {name:?}")));
             continue;
         }
-        let name: LabelValue = Arc::from(name);
+        let name: LabelValue = c.name.shared();
         let st = c
             .docker_id
             .get()
@@ -215,7 +215,7 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
 }
 
 fn task_series(task: &Task, scope: &Scope, out: &mut Snapshot) {
-    let l = |v: &crate::parse::lenient::Str| -> LabelValue { Arc::from(v.or_empty()) };
+    let l = crate::parse::lenient::Str::shared;
     out.push(
         Family::TaskInfo,
         vec![

@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn versions() {
-        let m = |v: &str| Metadata { version: Str(Some(v.into())), ..Metadata::default() };
+        let m = |v: &str| Metadata { version: Str::new(v), ..Metadata::default() };
         assert_eq!(m("Amazon ECS Agent - v1.30.0 (02ff320c)").agent_version(), "1.30.0");
         assert_eq!(m("Amazon ECS Agent - v1.67.1 (*989593e9)").agent_version(), "1.67.1");
         assert_eq!(m("custom build").agent_version(), "custom build");

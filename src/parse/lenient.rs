@@ -6,6 +6,7 @@
 //! hides the rest of a container, let alone another container.
 
 use super::json::{Error, FromJson, Object, Reader};
+use std::sync::Arc;
 
 /// A JSON number kept exactly as it came: unsigned, signed or floating point.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -68,10 +69,16 @@ impl FromJson for Num {
 }
 
 /// A string leaf: absent, `null` or a non-string value reads as `None`; numbers are kept as text.
+/// Reference counted, so that a label value made of it (`container_name`, `image`, ...) and a
+/// host source's copy into the model share it instead of copying it.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Str(pub Option<String>);
+pub struct Str(pub Option<Arc<str>>);
 
 impl Str {
+    /// A present string.
+    pub fn new(s: &str) -> Str {
+        Str(Some(Arc::from(s)))
+    }
     /// The string, if present.
     pub fn get(&self) -> Option<&str> {
         self.0.as_deref()
@@ -80,19 +87,24 @@ impl Str {
     pub fn or_empty(&self) -> &str {
         self.0.as_deref().unwrap_or("")
     }
+    /// The string or `""`, shared (a label value).
+    pub fn shared(&self) -> Arc<str> {
+        static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        self.0.clone().unwrap_or_else(|| EMPTY.get_or_init(|| Arc::from("")).clone())
+    }
 }
 
 impl FromJson for Str {
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok(Str(match r.peek()? {
-            b'"' => Some(r.string()?.into_owned()),
+            b'"' => Some(Arc::from(&*r.string()?)),
             b'-' | b'0'..=b'9' => match r.number()? {
-                Num::U(v) => Some(v.to_string()),
-                Num::I(v) => Some(v.to_string()),
-                Num::F(v) => Some(v.to_string()),
+                Num::U(v) => Some(Arc::from(v.to_string())),
+                Num::I(v) => Some(Arc::from(v.to_string())),
+                Num::F(v) => Some(Arc::from(v.to_string())),
                 Num::Absent => None,
             },
-            b't' | b'f' | b'n' => r.literal()?.map(|b| b.to_string()),
+            b't' | b'f' | b'n' => r.literal()?.map(|b| Arc::from(if b { "true" } else { "false" })),
             _ => {
                 r.skip()?;
                 None
@@ -137,7 +149,9 @@ impl<T: FromJson> FromJson for List<T> {
         if r.peek()? != b'[' {
             return r.skip().map(|_| List(None));
         }
-        let mut out = Vec::new();
+        // Room for the usual few (block I/O's six entries, a CPU's cores) at once: growing from
+        // nothing reallocated twice.
+        let mut out = Vec::with_capacity(8);
         r.array(|r| {
             out.push(T::read(r)?);
             Ok(())
@@ -173,7 +187,9 @@ impl<T: Object> FromJson for Objects<T> {
         if r.peek()? != b'[' {
             return r.skip().map(|_| Objects(None));
         }
-        let mut out = Vec::new();
+        // Room for the usual few (block I/O's six entries, a CPU's cores) at once: growing from
+        // nothing reallocated twice.
+        let mut out = Vec::with_capacity(8);
         r.array(|r| {
             if r.peek()? == b'{' {
                 out.push(T::read_object(r)?);

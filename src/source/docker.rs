@@ -210,7 +210,7 @@ pub fn task_network_mode<'a>(modes: impl IntoIterator<Item = &'a str>) -> &'stat
 
 /// An RFC 3339 time, or absent for Docker's zero time.
 fn time(s: &Str) -> Str {
-    Str(s.get().filter(|t| !t.starts_with("0001-01-01")).map(str::to_owned))
+    Str(s.0.clone().filter(|t| !t.starts_with("0001-01-01")))
 }
 
 /// Bytes as MiB for [`Limits::memory`], exact when whole.
@@ -235,19 +235,17 @@ pub fn container(name: &str, s: &Summary, inspected: Option<&Inspect>, network_m
         .then(|| Limits { cpu: cpu_units.map_or(Num::Absent, Num::U), memory: memory.map_or(Num::Absent, mib) });
     Container {
         docker_id: s.id.clone(),
-        name: Str(Some(name.to_owned())),
+        name: Str::new(name),
         image: s.image.clone(),
         image_id: s.image_id.clone(),
-        known_status: Str(known_status(state).map(str::to_owned)),
-        kind: Str(Some(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }.to_owned())),
+        known_status: Str(known_status(state).map(Arc::from)),
+        kind: Str::new(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }),
         exit_code: if stopped { st.map_or(Num::Absent, |s| s.exit_code) } else { Num::Absent },
         started_at: st.map(|s| time(&s.started_at)).unwrap_or_default(),
         finished_at: if stopped { st.map(|s| time(&s.finished_at)).unwrap_or_default() } else { Str(None) },
         limits: crate::parse::lenient::Obj(limits),
-        health: crate::parse::lenient::Obj(
-            s.health().map(|h| crate::parse::tmds::Health { status: Str(Some(h.to_owned())) }),
-        ),
-        networks: Objects(Some(vec![Network { network_mode: Str(Some(network_mode.to_owned())) }])),
+        health: crate::parse::lenient::Obj(s.health().map(|h| crate::parse::tmds::Health { status: Str::new(h) })),
+        networks: Objects(Some(vec![Network { network_mode: Str::new(network_mode) }])),
         cpu_limit_vcpus: inspected.and_then(Inspect::cpu_limit_vcpus),
         labels: Deferred::of(s.labels.get().cloned()),
         ..Container::default()
@@ -322,13 +320,13 @@ pub fn assemble(mut seen: Containers) -> Read {
         let mode = task_network_mode(members.iter().map(|c| c.network_mode()));
         let first = members[0];
         let running = members.iter().any(|c| c.running());
-        let label = |k: &str| Str(first.label(k).map(str::to_owned));
+        let label = |k: &str| first.labels.get().and_then(|l| l.get(k)).cloned().unwrap_or_default();
         let doc = TaskDoc {
             cluster: label(labels::CLUSTER),
-            task_arn: Str(Some(arn.to_owned())),
+            task_arn: Str::new(arn),
             family: label(labels::FAMILY),
             revision: label(labels::REVISION),
-            known_status: Str(Some(if running { "RUNNING" } else { "STOPPED" }.to_owned())),
+            known_status: Str::new(if running { "RUNNING" } else { "STOPPED" }),
             ..TaskDoc::default()
         };
         let containers = members

@@ -92,14 +92,14 @@ pub fn assemble(meta: &Metadata, tasks: Vec<AgentTask>, mut seen: Containers) ->
                     // Not (or no longer) known to Docker: what the agent says.
                     None => Container {
                         docker_id: a.docker_id.clone(),
-                        name: Str(Some(name.to_owned())),
-                        kind: Str(Some(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }.into())),
-                        known_status: Str(task_stopped.then(|| "STOPPED".to_owned())),
+                        name: Str::new(name),
+                        kind: Str::new(if name.starts_with("~internal~ecs") { "CNI_PAUSE" } else { "NORMAL" }),
+                        known_status: Str(task_stopped.then(|| std::sync::Arc::from("STOPPED"))),
                         ..Container::default()
                     },
                 };
                 if let Some(st) = a.known_status.get().filter(|s| !s.is_empty()) {
-                    c.known_status = Str(Some(st.to_owned()));
+                    c.known_status = Str::new(st);
                 }
                 // The agent's count (its restart policy); Docker's own stays 0 under ECS.
                 c.restart_count = a.restart_count;
