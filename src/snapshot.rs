@@ -39,13 +39,17 @@ pub type LabelValue = Arc<str>;
 pub type Label = (&'static str, LabelValue);
 
 /// A series' labels: its own list, or one shared by several series (every series of a container
-/// but its state sets carries the same set, made once per container instead of once per series).
+/// but its state sets carries the same set, made once per container instead of once per series),
+/// or a shared list and one more label (a state set's `status`).
 #[derive(Debug, Clone)]
 pub enum Labels {
     /// A list of this series alone.
     Own(Vec<Label>),
     /// A list shared with other series.
     Shared(Arc<SharedLabels>),
+    /// A shared list, then one label of this series (no list of its own to make, and the shared
+    /// list's text is copied when encoded).
+    SharedAnd(Arc<SharedLabels>, Label),
 }
 
 /// A label list shared by several series, with a slot for its encoded text, which the
@@ -65,28 +69,58 @@ impl SharedLabels {
             text.into_boxed_slice()
         })
     }
+
+    /// The labels.
+    pub fn list(&self) -> &[Label] {
+        &self.list
+    }
 }
+
+/// The labels of a series, in order.
+pub type LabelIter<'a> = std::iter::Chain<std::slice::Iter<'a, Label>, std::option::IntoIter<&'a Label>>;
 
 impl Labels {
     /// A list to share: clones are reference counts, not copies.
     pub fn shared(list: Vec<Label>) -> Labels {
         Labels::Shared(Arc::new(SharedLabels { list, encoded: std::sync::OnceLock::new() }))
     }
-}
 
-impl std::ops::Deref for Labels {
-    type Target = [Label];
-    fn deref(&self) -> &[Label] {
+    /// These labels (shared) and `one` more after them; a list of its own when these are not
+    /// shared.
+    pub fn and(&self, one: Label) -> Labels {
         match self {
-            Labels::Own(v) => v,
-            Labels::Shared(a) => &a.list,
+            Labels::Shared(base) => Labels::SharedAnd(base.clone(), one),
+            other => Labels::Own(other.iter().cloned().chain([one]).collect()),
         }
+    }
+
+    /// The labels, in order.
+    pub fn iter(&self) -> LabelIter<'_> {
+        match self {
+            Labels::Own(v) => v.iter().chain(None),
+            Labels::Shared(a) => a.list.iter().chain(None),
+            Labels::SharedAnd(a, one) => a.list.iter().chain(Some(one)),
+        }
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::Own(v) => v.len(),
+            Labels::Shared(a) => a.list.len(),
+            Labels::SharedAnd(a, _) => a.list.len() + 1,
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 impl PartialEq for Labels {
     fn eq(&self, other: &Labels) -> bool {
-        **self == **other
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -289,10 +323,11 @@ mod tests {
             }
         };
         fill(&mut k, 1, &a, true);
-        let (shape, labels) = (k.shape, k.snap.series[1].labels.as_ptr());
+        let ptr = |k: &Kept| k.snap.series[1].labels.iter().next().map(|l| l as *const Label);
+        let (shape, labels) = (k.shape, ptr(&k));
         // The same series again: new values, the same label vectors, the same shape.
         fill(&mut k, 2, &Arc::from("a"), true);
-        assert_eq!((k.shape, k.snap.series[1].labels.as_ptr()), (shape, labels));
+        assert_eq!((k.shape, ptr(&k)), (shape, labels));
         assert_eq!(k.snap.series.iter().map(|s| s.value.as_f64()).collect::<Vec<_>>(), [2.0, 4.0, 6.0]);
         // Another label value, then a series fewer: new shapes, and exactly what was put.
         fill(&mut k, 3, &b, true);

@@ -39,7 +39,7 @@ pub(super) fn series(
     }
     if let Some(status) = c.known_status.get().filter(|v| !v.is_empty()) {
         static VALUES: OnceLock<Vec<LabelValue>> = OnceLock::new();
-        state_set(Family::ContainerStatus, (CONTAINER_STATUSES, &VALUES), status, &with, out);
+        state_set(Family::ContainerStatus, (CONTAINER_STATUSES, &VALUES), status, &base, out);
     }
     if let Some(v) = c.restart_count.as_u64() {
         out.push(Family::ContainerRestarts, cn(), Value::U64(v));
@@ -49,7 +49,7 @@ pub(super) fn series(
     }
     if let Some(h) = c.health.get().and_then(|h| h.status.get()).filter(|v| !v.is_empty()) {
         static VALUES: OnceLock<Vec<LabelValue>> = OnceLock::new();
-        state_set(Family::ContainerHealth, (HEALTH_STATUSES, &VALUES), h, &with, out);
+        state_set(Family::ContainerHealth, (HEALTH_STATUSES, &VALUES), h, &base, out);
     }
     if let Some(t) = c.started_at.get().and_then(parse_rfc3339_nanos) {
         out.push(Family::ContainerStartTime, cn(), Value::Nanos(t));
@@ -89,25 +89,21 @@ pub(super) fn series(
 }
 
 /// One series per known state, the current one 1; an unknown current state gets its own series
-/// so it is never lost. The known states' label values are made once, in `values`.
+/// so it is never lost. The known states' label values are made once, in `values`; each series
+/// is the container's shared labels and its `status`.
 fn state_set(
     family: Family,
     (states, values): (&'static [&'static str], &'static OnceLock<Vec<LabelValue>>),
     current: &str,
-    with: &dyn Fn(usize) -> Vec<(&'static str, LabelValue)>,
+    base: &Labels,
     out: &mut Snapshot,
 ) {
-    let series = |status: LabelValue, v: u64, out: &mut Snapshot| {
-        let mut l = with(1);
-        l.push(("status", status));
-        out.push(family, l, Value::U64(v));
-    };
     let values = values.get_or_init(|| states.iter().map(|s| Arc::from(*s)).collect());
     for (st, value) in states.iter().zip(values) {
-        series(value.clone(), u64::from(*st == current), out);
+        out.push(family, base.and(("status", value.clone())), Value::U64(u64::from(*st == current)));
     }
     if !states.contains(&current) {
-        series(Arc::from(current), 1, out);
+        out.push(family, base.and(("status", Arc::from(current))), Value::U64(1));
     }
 }
 

@@ -208,6 +208,20 @@ fn write_sample(out: &mut Vec<u8>, name: &str, s: &Series, value: &mut dyn FnMut
     match &s.labels {
         Labels::Shared(shared) => out.extend_from_slice(shared.encoded(write_labels)),
         Labels::Own(list) => write_labels(list, out),
+        Labels::SharedAnd(shared, (k, v)) => {
+            // `{a="x"` of the shared block, then `,k="v"}`.
+            match shared.encoded(write_labels).split_last() {
+                Some((_, open)) => {
+                    out.extend_from_slice(open);
+                    out.push(b',');
+                }
+                None => out.push(b'{'),
+            }
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_label(out, v);
+            out.extend_from_slice(b"\"}");
+        }
     }
     out.push(b' ');
     value(out, s.value);
@@ -443,6 +457,32 @@ mod tests {
             let b = String::from_utf8(b).unwrap();
             assert_eq!(String::from_utf8(a).unwrap(), b);
             assert_eq!(b.matches(r#"{task_arn="arn:aws:ecs:t/1",container_name="we\"b\\\n"} 3"#).count(), 2, "{b}");
+        }
+    }
+
+    #[test]
+    fn a_shared_list_and_one_more_label_encode_as_one_list_would() {
+        use crate::metrics::Family as F;
+        use crate::snapshot::Labels;
+        use std::sync::Arc;
+        let base = || vec![("task_arn", Arc::from("arn:aws:ecs:t/1")), ("container_name", Arc::from("we\"b"))];
+        for list in [base(), Vec::new()] {
+            let shared = Labels::shared(list.clone());
+            let mut with_status = list.clone();
+            with_status.push(("status", Arc::from("RUN\"NING")));
+            let (mut own, mut and) = (Snapshot::default(), Snapshot::default());
+            own.push(F::ContainerStatus, with_status, Value::U64(1));
+            and.push(F::ContainerStatus, shared.and(("status", Arc::from("RUN\"NING"))), Value::U64(1));
+            // The shared block made first by a series of its own, or by the one with more.
+            and.push(F::ContainerRestarts, shared.clone(), Value::U64(2));
+            own.push(F::ContainerRestarts, list.clone(), Value::U64(2));
+            assert_eq!(own.series[0].labels, and.series[0].labels);
+            for format in [Format::Text, Format::OpenMetrics] {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                encode_part(&own, format, &mut a);
+                encode_part(&and, format, &mut b);
+                assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            }
         }
     }
 
