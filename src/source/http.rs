@@ -5,6 +5,7 @@
 
 use crate::snapshot::LabelValue;
 use bytes::Bytes;
+use http::HeaderValue;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -92,6 +93,8 @@ pub struct HttpClient {
     inner: Client<HttpConnector, Empty<Bytes>>,
     /// What request URIs start with.
     base: String,
+    /// The URIs of the paths asked so far.
+    uris: Arc<std::sync::Mutex<Vec<(String, http::Uri)>>>,
     /// What log lines call it.
     shown: Arc<str>,
     max_body: u64,
@@ -115,7 +118,23 @@ impl HttpClient {
             // parsed where it was read; only the pages it fills are touched.
             .http1_read_buf_exact_size(64 << 10)
             .build(conn);
-        HttpClient { inner: client, shown: Arc::from(base.as_str()), base, max_body }
+        HttpClient { inner: client, shown: Arc::from(base.as_str()), base, max_body, uris: Arc::default() }
+    }
+
+    /// The URI of `path`: parsed once per path and kept (a read asks the same two or three).
+    fn uri(&self, path: &str) -> Result<http::Uri, FetchError> {
+        let mut kept = self.uris.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, uri)) = kept.iter().find(|(p, _)| p == path) {
+            return Ok(uri.clone());
+        }
+        let uri: http::Uri = format!("{}{}", self.base, path)
+            .parse()
+            .map_err(|e| FetchError::Invalid(format!("bad request URL: {e}")))?;
+        // A handful of fixed paths per source; never grows without bound.
+        if kept.len() < 16 {
+            kept.push((path.to_owned(), uri.clone()));
+        }
+        Ok(uri)
     }
 
     /// The full URL of `path`, as logs show it.
@@ -135,11 +154,14 @@ impl HttpClient {
     }
 
     async fn get_inner(&self, path: &str) -> Result<Bytes, FetchError> {
-        let req = http::Request::get(format!("{}{}", self.base, path))
-            .header(http::header::USER_AGENT, concat!("ecs-exporter/", env!("CARGO_PKG_VERSION")))
-            .header(http::header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| FetchError::Invalid(format!("bad request URL: {e}")))?;
+        // Header values made at compile time (`from_str` checks every byte of them at run time).
+        const AGENT: HeaderValue = HeaderValue::from_static(concat!("ecs-exporter/", env!("CARGO_PKG_VERSION")));
+        const JSON: HeaderValue = HeaderValue::from_static("application/json");
+        let mut req = http::Request::new(Empty::<Bytes>::new());
+        *req.uri_mut() = self.uri(path)?;
+        let headers = req.headers_mut();
+        headers.insert(http::header::USER_AGENT, AGENT);
+        headers.insert(http::header::ACCEPT, JSON);
         let sent = self.inner.request(req).await;
         let resp = sent.map_err(|e| FetchError::Connect(error_chain(&e)))?;
         let status = resp.status();
