@@ -15,7 +15,8 @@ Subcommands (all traffic to the URLs given, which the scripts keep on 127.0.0.1)
                                 print JSON: requests, errors, rps
   upstream SIM_URL              print the total of the simulator's /_sim/requests counts
   report TSV                    print the comparison table from the results file (medians per row)
-  proc PID                      print JSON: rss_kib, hwm_kib, cpu_ticks (utime+stime) of PID
+  proc PID                      print JSON: rss_kib, hwm_kib, cpu_ticks (utime+stime) and cpu_ns
+                                (schedstat's run time of every thread, in nanoseconds) of PID
   machine                       print the machine's busy and total CPU ticks (/proc/stat)
   synth FIXTURES N OUTDIR       write OUTDIR/task.json and OUTDIR/stats.json: one task of N
                                 containers, the Fargate capture's running `prometheus` container
@@ -190,6 +191,18 @@ def machine():
     return 0
 
 
+def sched_ns(pid):
+    """CPU time of every thread of PID in nanoseconds (/proc/PID/task/*/schedstat), or None."""
+    total = 0
+    try:
+        for t in os.listdir("/proc/%s/task" % pid):
+            with open("/proc/%s/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        return None
+    return total
+
+
 def proc(pid):
     status = {}
     with open("/proc/%s/status" % pid) as f:
@@ -204,6 +217,7 @@ def proc(pid):
         "rss_kib": int(status["VmRSS"].split()[0]),
         "hwm_kib": int(status["VmHWM"].split()[0]),
         "cpu_ticks": ticks,
+        "cpu_ns": sched_ns(pid),
     }))
     return 0
 

@@ -226,8 +226,9 @@ mod captures {
             let i = Inspect::parse(&read(&format!("docker-engine/container-inspect-{name}.json"))).unwrap();
             let id = i.id.or_empty().to_owned();
             let st = parse_stats(&read(&format!("docker-engine/stats-oneshot-{name}.json"))).unwrap();
-            seen.stats.insert(id.clone(), Ok(st));
-            seen.inspected.insert(id, Arc::new(Inspected { state: "running".into(), inspect: i }));
+            seen.stats.insert(id.as_str().into(), Ok(st));
+            Arc::make_mut(&mut seen.inspected)
+                .insert(id.as_str().into(), Arc::new(Inspected { state: "running".into(), inspect: i }));
         }
         seen.list = list;
         seen
@@ -259,7 +260,7 @@ mod captures {
         let mut seen = containers();
         let exited = parse_stats(&read("docker-engine/stats-oneshot-exited-container.json")).unwrap();
         let id = seen.list[0].id.or_empty().to_owned();
-        seen.stats.insert(id.clone(), Ok(exited));
+        seen.stats.insert(id.as_str().into(), Ok(exited));
         let name = seen.list[0].name().to_owned();
         let text = super::render(&assemble(seen), &Filter::default());
         let cname = name.split('-').nth(3).unwrap().to_owned();
@@ -286,4 +287,26 @@ mod captures {
 /// The text exposition of a host read, as the exporter would serve it (without its own series).
 fn render(read: &ecs_exporter::source::Read, filter: &ecs_exporter::collect::Filter) -> String {
     common::render_host(read, filter)
+}
+
+#[test]
+fn containers_are_inspected_once_not_on_every_read() {
+    let (_sim, exp, _d) = frozen("docker", &["--metadata.cache-ttl", "0s"]);
+    let inspects = |body: &str| {
+        samples(body)["ecs_exporter_upstream_requests_total{path=\"/containers/{id}/json\",outcome=\"ok\"}"]
+    };
+    let stats = |body: &str| {
+        samples(body)["ecs_exporter_upstream_requests_total{path=\"/containers/{id}/stats\",outcome=\"ok\"}"]
+    };
+    let first = get(&exp.addr, "/metrics").text();
+    let (i1, s1) = (inspects(&first), stats(&first));
+    assert!(i1 >= 10.0, "{first}");
+    for _ in 0..3 {
+        let _ = get(&exp.addr, "/metrics");
+    }
+    let last = get(&exp.addr, "/metrics").text();
+    // Four more reads: every running container's stats each time, but no inspect again (the
+    // frozen host's states do not change).
+    assert_eq!(inspects(&last), i1, "{last}");
+    assert_eq!(stats(&last), s1 * 5.0, "{last}");
 }

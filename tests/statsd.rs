@@ -26,8 +26,9 @@ fn docker_read(kind: &str) -> Snapshot {
         let i = Inspect::parse(&read(&format!("docker-engine/container-inspect-{name}.json"))).unwrap();
         let id = i.id.or_empty().to_owned();
         let st = parse_stats(&read(&format!("docker-engine/stats-{kind}-{name}.json"))).unwrap();
-        seen.stats.insert(id.clone(), Ok(st));
-        seen.inspected.insert(id, Arc::new(Inspected { state: "running".into(), inspect: i }));
+        seen.stats.insert(id.as_str().into(), Ok(st));
+        Arc::make_mut(&mut seen.inspected)
+            .insert(id.as_str().into(), Arc::new(Inspected { state: "running".into(), inspect: i }));
     }
     seen.list = list;
     ecs_exporter::scrape::collect_read(&assemble(seen), &Filter::default(), true).0

@@ -174,7 +174,7 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
 
     for (id, entry) in &stats.containers {
         if let Err(e) = entry {
-            report.container_errors.push((id.clone(), format!("stats: {e}")));
+            report.container_errors.push((id.to_string(), format!("stats: {e}")));
         }
     }
 

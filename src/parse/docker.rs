@@ -4,7 +4,8 @@
 //! [`super::tmds::Stats`] shape and are parsed as such. Lenient like the rest of
 //! [`crate::parse`].
 
-use super::lenient::{lenient_struct, Entry, List, Num, Obj, Objects, Str};
+use super::json::{self, FromJson, Reader};
+use super::lenient::{lenient_struct, Deferred, Entry, List, Num, Obj, Objects, Str};
 use super::tmds::{ParseError, Stats};
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ lenient_struct! {
         "Names" => names: List<Str>,
         "Image" => image: Str,
         "ImageID" => image_id: Str,
-        "Labels" => labels: Obj<BTreeMap<String, Str>>,
+        "Labels" => labels: DockerLabels,
         /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`.
         "State" => state: Str,
         /// `Up 5 minutes (healthy)`, `Exited (0) 2 hours ago`.
@@ -46,10 +47,62 @@ lenient_struct! {
     }
 }
 
+/// A container's Docker labels: the ECS agent's, which group containers into tasks, read as
+/// fields; all of them only when asked for ([`Deferred`], for `--container.labels`). A host's
+/// list has a dozen labels per container, each a key and a value to build on every read.
+#[derive(Debug, Default, Clone)]
+pub struct DockerLabels {
+    /// [`labels::TASK_ARN`].
+    pub task_arn: Str,
+    /// [`labels::CONTAINER_NAME`].
+    pub container_name: Str,
+    /// [`labels::FAMILY`].
+    pub family: Str,
+    /// [`labels::REVISION`].
+    pub revision: Str,
+    /// [`labels::CLUSTER`].
+    pub cluster: Str,
+    /// Every label, built on first use.
+    pub all: Deferred<BTreeMap<String, Str>>,
+}
+
+impl FromJson for DockerLabels {
+    fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
+        let mut out = DockerLabels::default();
+        if r.peek()? != b'{' {
+            r.skip()?;
+            return Ok(out);
+        }
+        let start = r.offset();
+        r.object(|r, key| {
+            let field = match &*key {
+                labels::TASK_ARN => &mut out.task_arn,
+                labels::CONTAINER_NAME => &mut out.container_name,
+                labels::FAMILY => &mut out.family,
+                labels::REVISION => &mut out.revision,
+                labels::CLUSTER => &mut out.cluster,
+                _ => return r.skip(),
+            };
+            *field = Str::read(r)?;
+            Ok(())
+        })?;
+        out.all = Deferred::text(r.since(start));
+        Ok(out)
+    }
+}
+
 impl Summary {
     /// A label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.get()?.get(key)?.get()
+        let known = match key {
+            labels::TASK_ARN => &self.labels.task_arn,
+            labels::CONTAINER_NAME => &self.labels.container_name,
+            labels::FAMILY => &self.labels.family,
+            labels::REVISION => &self.labels.revision,
+            labels::CLUSTER => &self.labels.cluster,
+            _ => return self.labels.all.get()?.get(key)?.get(),
+        };
+        known.get()
     }
 
     /// The container's name without Docker's leading `/`.

@@ -235,7 +235,7 @@ impl<T: Object> FromJson for Obj<T> {
 /// tags): by default nothing of it is built.
 #[derive(Debug, Default)]
 pub struct Deferred<T> {
-    text: Option<Box<str>>,
+    text: Option<Arc<str>>,
     value: std::sync::OnceLock<Option<T>>,
 }
 
@@ -243,6 +243,11 @@ impl<T> Deferred<T> {
     /// One holding `value`, already built.
     pub fn of(value: Option<T>) -> Self {
         Deferred { text: None, value: std::sync::OnceLock::from(value) }
+    }
+
+    /// One to build from `text` (a JSON object already checked) when asked for.
+    pub fn text(text: &str) -> Self {
+        Deferred { text: Some(Arc::from(text)), value: std::sync::OnceLock::new() }
     }
 }
 
@@ -258,6 +263,7 @@ impl<T: Object> Deferred<T> {
     }
 }
 
+/// A clone shares the text (a reference count) and copies what was built of it.
 impl<T: Clone> Clone for Deferred<T> {
     fn clone(&self) -> Self {
         Deferred { text: self.text.clone(), value: self.value.clone() }
@@ -270,7 +276,7 @@ impl<T> FromJson for Deferred<T> {
         let start = r.offset();
         r.skip()?;
         Ok(match object {
-            true => Deferred { text: Some(r.since(start).into()), value: std::sync::OnceLock::new() },
+            true => Deferred::text(r.since(start)),
             false => Deferred::of(None),
         })
     }

@@ -10,6 +10,7 @@
 use super::json::{self, FromJson, Reader};
 use super::lenient::{confined, lenient_struct, Deferred, Entry, List, Num, Obj, Objects, Str};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 lenient_struct! {
     /// `/task`: the task and its containers.
@@ -180,7 +181,7 @@ impl Task {
 pub struct TaskStats {
     /// Docker id → stats; `None` for `null` (no sample yet, or stopped); `Err` for an entry
     /// that is not an object.
-    pub containers: BTreeMap<String, Result<Option<Stats>, String>>,
+    pub containers: BTreeMap<Arc<str>, Result<Option<Stats>, String>>,
 }
 
 impl TaskStats {
@@ -208,7 +209,7 @@ impl TaskStats {
                 Ok(Entry::NotObject) => Err(NOT_OBJECT.to_owned()),
                 Err(why) => Err(why),
             };
-            containers.insert(id.into_owned(), entry);
+            containers.insert(Arc::from(&*id), entry);
             Ok(())
         })?;
         r.finish()?;

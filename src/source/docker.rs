@@ -11,7 +11,7 @@ use super::http::{Counters, FetchError};
 use super::pipeline::Pipeline;
 use super::{Instance, Read, SourceError, TaskRead};
 use crate::parse::docker::{self, labels, Inspect, Summary};
-use crate::parse::lenient::{Deferred, Num, Objects, Str};
+use crate::parse::lenient::{Num, Objects, Str};
 use crate::parse::tmds::{Container, Limits, Network, Stats, Task, TaskDoc, TaskStats};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -32,16 +32,20 @@ pub struct Inspected {
     pub inspect: Inspect,
 }
 
+/// Inspected containers by id.
+pub type Inspections = HashMap<Arc<str>, Arc<Inspected>>;
+
 /// Everything one read of the Engine saw.
 #[derive(Debug, Default)]
 pub struct Containers {
     /// `GET /containers/json`.
     pub list: Vec<Summary>,
-    /// Inspected containers, by id (from this read or an earlier one).
-    pub inspected: HashMap<String, Arc<Inspected>>,
+    /// Inspected containers, by id (from this read or an earlier one): the Engine's cache,
+    /// shared, not copied.
+    pub inspected: Arc<Inspections>,
     /// One-shot stats by id: `Err` when the call failed; absent when the container vanished
     /// (404) or is not running.
-    pub stats: HashMap<String, Result<Option<Stats>, String>>,
+    pub stats: HashMap<Arc<str>, Result<Option<Stats>, String>>,
     /// Inspect or stats calls that failed, as `(id, reason)`.
     pub errors: Vec<(String, String)>,
 }
@@ -53,7 +57,7 @@ pub struct Engine {
     counters: Counters,
     max_concurrency: usize,
     timeout: Duration,
-    cache: Mutex<HashMap<String, Arc<Inspected>>>,
+    cache: Mutex<Arc<Inspections>>,
 }
 
 impl Engine {
@@ -64,7 +68,7 @@ impl Engine {
             counters: Counters::new(PATHS),
             max_concurrency: max_concurrency.max(1),
             timeout,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::default(),
         }
     }
 
@@ -116,16 +120,17 @@ impl Engine {
     /// Inspect the containers of `wanted` that are not inspected yet, or whose state changed
     /// since, and fetch the stats of those running: all concurrently, by `deadline`.
     pub async fn details(&self, list: Vec<Summary>, wanted: &HashSet<&str>, deadline: Instant) -> Containers {
-        let cached: HashMap<String, Arc<Inspected>> = match self.cache.lock() {
+        // The cache as the last read left it: shared; copied only when this read changes it.
+        let cached: Arc<Inspections> = match self.cache.lock() {
             Ok(c) => c.clone(),
-            Err(_) => HashMap::new(),
+            Err(_) => Arc::default(),
         };
         let mut to_inspect = Vec::new();
         let mut to_stat = Vec::new();
         for c in list.iter().filter(|c| wanted.contains(c.id.or_empty())) {
-            let id = c.id.or_empty().to_owned();
+            let id = c.id.shared();
             let state = c.state.or_empty();
-            if cached.get(&id).is_none_or(|i| i.state != state) {
+            if cached.get(&*id).is_none_or(|i| i.state != state) {
                 to_inspect.push((id.clone(), state.to_owned()));
             }
             if c.running() {
@@ -142,15 +147,14 @@ impl Engine {
         let inspected = to_inspect.into_iter().zip(inspected).map(|((id, state), r)| (id, state, r));
         let stats = to_stat.into_iter().zip(stats);
 
-        let mut out = Containers { inspected: cached, ..Containers::default() };
+        let mut out = Containers::default();
+        let mut fresh = Vec::new();
         for (id, state, r) in inspected {
             match r {
-                Ok(inspect) => {
-                    out.inspected.insert(id, Arc::new(Inspected { state, inspect }));
-                }
+                Ok(inspect) => fresh.push((id, Arc::new(Inspected { state, inspect }))),
                 // Gone between the list and the call: churn, not an error.
                 Err(FetchError::Http(404)) => tracing::debug!(container = %id, "vanished before inspect"),
-                Err(e) => out.errors.push((id, format!("inspect: {e}"))),
+                Err(e) => out.errors.push((id.to_string(), format!("inspect: {e}"))),
             }
         }
         for (id, r) in stats {
@@ -165,12 +169,20 @@ impl Engine {
                 }
             }
         }
-        // Keep only containers that still exist.
+        // Keep only containers that still exist; the cache is copied only when it changes.
         let present: HashSet<&str> = list.iter().map(|c| c.id.or_empty()).collect();
-        out.inspected.retain(|id, _| present.contains(id.as_str()));
-        if let Ok(mut c) = self.cache.lock() {
-            c.clone_from(&out.inspected);
-        }
+        out.inspected = if fresh.is_empty() && cached.keys().all(|id| present.contains(&**id)) {
+            cached
+        } else {
+            let mut next = Inspections::clone(&cached);
+            next.extend(fresh);
+            next.retain(|id, _| present.contains(&**id));
+            let next = Arc::new(next);
+            if let Ok(mut c) = self.cache.lock() {
+                *c = next.clone();
+            }
+            next
+        };
         out.list = list;
         out
     }
@@ -247,7 +259,7 @@ pub fn container(name: &str, s: &Summary, inspected: Option<&Inspect>, network_m
         health: crate::parse::lenient::Obj(s.health().map(|h| crate::parse::tmds::Health { status: Str::new(h) })),
         networks: Objects(Some(vec![Network { network_mode: Str::new(network_mode) }])),
         cpu_limit_vcpus: inspected.and_then(Inspect::cpu_limit_vcpus),
-        labels: Deferred::of(s.labels.get().cloned()),
+        labels: s.labels.all.clone(),
         ..Container::default()
     }
 }
@@ -256,8 +268,8 @@ pub fn container(name: &str, s: &Summary, inspected: Option<&Inspect>, network_m
 pub fn task_stats<'a>(ids: impl IntoIterator<Item = &'a str>, seen: &mut Containers) -> TaskStats {
     let mut containers = BTreeMap::new();
     for id in ids {
-        if let Some(s) = seen.stats.remove(id) {
-            containers.insert(id.to_owned(), s);
+        if let Some((id, s)) = seen.stats.remove_entry(id) {
+            containers.insert(id, s);
         }
     }
     TaskStats { containers }
@@ -316,16 +328,15 @@ pub fn assemble(mut seen: Containers) -> Read {
         }),
         ..Read::default()
     };
-    for (arn, members) in tasks {
+    for members in tasks.into_values() {
         let mode = task_network_mode(members.iter().map(|c| c.network_mode()));
         let first = members[0];
         let running = members.iter().any(|c| c.running());
-        let label = |k: &str| first.labels.get().and_then(|l| l.get(k)).cloned().unwrap_or_default();
         let doc = TaskDoc {
-            cluster: label(labels::CLUSTER),
-            task_arn: Str::new(arn),
-            family: label(labels::FAMILY),
-            revision: label(labels::REVISION),
+            cluster: first.labels.cluster.clone(),
+            task_arn: first.labels.task_arn.clone(),
+            family: first.labels.family.clone(),
+            revision: first.labels.revision.clone(),
             known_status: Str::new(if running { "RUNNING" } else { "STOPPED" }),
             ..TaskDoc::default()
         };

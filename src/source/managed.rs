@@ -10,6 +10,7 @@ use super::{fetch, Instance, Read, SourceError, TaskRead};
 use crate::parse::json::Reader;
 use crate::parse::tmds::{ParseError, Stats, Task, TaskStats};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One task of `/tasks`: the task, or `(id, reason)` when it cannot be used.
@@ -133,7 +134,7 @@ pub fn assemble(tasks: Vec<TaskEntry>, mut stats: TaskStats) -> Read {
                 continue;
             }
         };
-        let mut mine: BTreeMap<String, Result<Option<Stats>, String>> = BTreeMap::new();
+        let mut mine: BTreeMap<Arc<str>, Result<Option<Stats>, String>> = BTreeMap::new();
         for c in task.containers.iter().filter_map(|c| c.as_ref().ok()) {
             if let Some((id, s)) = c.docker_id.get().and_then(|id| stats.containers.remove_entry(id)) {
                 mine.insert(id, s);
