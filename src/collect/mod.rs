@@ -179,7 +179,8 @@ pub fn collect_in(task: &Task, stats: &TaskStats, filter: &Filter, scope: &Scope
     }
 
     let mut exported = Vec::with_capacity(task.containers.len());
-    let mut names = std::collections::HashSet::with_capacity(task.containers.len());
+    let mut names = rustc_hash::FxHashSet::default();
+    names.reserve(task.containers.len());
     for (idx, c) in task.containers.iter().enumerate() {
         let c = match c {
             Ok(c) => c,

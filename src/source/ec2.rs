@@ -11,7 +11,7 @@ use crate::parse::agent::{self, AgentTask, Metadata};
 use crate::parse::docker::Summary;
 use crate::parse::lenient::Str;
 use crate::parse::tmds::{Container, Task, TaskDoc};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::Instant;
 
 /// The `path` labels of the agent requests.
