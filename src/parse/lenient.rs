@@ -146,18 +146,27 @@ impl<T> List<T> {
 
 impl<T: FromJson> FromJson for List<T> {
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        if r.peek()? != b'[' {
-            return r.skip().map(|_| List(None));
-        }
-        // Room for the usual few (block I/O's six entries, a CPU's cores) at once: growing from
-        // nothing reallocated twice.
-        let mut out = Vec::with_capacity(8);
-        r.array(|r| {
-            out.push(T::read(r)?);
-            Ok(())
-        })?;
-        Ok(List(Some(out)))
+        elements(r, |r| T::read(r).map(Some)).map(List)
     }
+}
+
+/// An array's elements, each read by `element` (`None`: left out); `None` for anything but an
+/// array (stepped over).
+fn elements<T>(
+    r: &mut Reader<'_>,
+    mut element: impl FnMut(&mut Reader<'_>) -> Result<Option<T>, Error>,
+) -> Result<Option<Vec<T>>, Error> {
+    if r.peek()? != b'[' {
+        return r.skip().map(|_| None);
+    }
+    // Room for the usual few (block I/O's six entries, a CPU's cores) at once: growing from
+    // nothing reallocated twice.
+    let mut out = Vec::with_capacity(8);
+    r.array(|r| {
+        out.extend(element(r)?);
+        Ok(())
+    })?;
+    Ok(Some(out))
 }
 
 /// A list of objects: elements that are not objects (`null`, numbers, arrays) are skipped, so
@@ -184,21 +193,11 @@ impl<T> Objects<T> {
 
 impl<T: Object> FromJson for Objects<T> {
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        if r.peek()? != b'[' {
-            return r.skip().map(|_| Objects(None));
-        }
-        // Room for the usual few (block I/O's six entries, a CPU's cores) at once: growing from
-        // nothing reallocated twice.
-        let mut out = Vec::with_capacity(8);
-        r.array(|r| {
-            if r.peek()? == b'{' {
-                out.push(T::read_object(r)?);
-            } else {
-                r.skip()?;
-            }
-            Ok(())
-        })?;
-        Ok(Objects(Some(out)))
+        elements(r, |r| match r.peek()? {
+            b'{' => T::read_object(r).map(Some),
+            _ => r.skip().map(|_| None),
+        })
+        .map(Objects)
     }
 }
 
