@@ -8,56 +8,7 @@
 use super::json::{Error, FromJson, Object, Reader};
 use std::sync::Arc;
 
-/// A JSON number kept exactly as it came: unsigned, signed or floating point.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Num {
-    /// The field was absent, `null`, or not a number.
-    #[default]
-    Absent,
-    /// A non-negative integer (covers `u64::MAX`, the "unlimited" memory limit).
-    U(u64),
-    /// A negative integer.
-    I(i64),
-    /// A number with a fraction or exponent.
-    F(f64),
-}
-
-impl Num {
-    /// The value as `u64` when it is a non-negative integer (an integral float counts).
-    pub fn as_u64(self) -> Option<u64> {
-        match self {
-            Num::U(v) => Some(v),
-            Num::I(_) | Num::Absent => None,
-            Num::F(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8446744073709552e19 => Some(f as u64),
-            Num::F(_) => None,
-        }
-    }
-
-    /// The value as `i64` when it is an integer that fits.
-    pub fn as_i64(self) -> Option<i64> {
-        match self {
-            Num::U(v) => i64::try_from(v).ok(),
-            Num::I(v) => Some(v),
-            Num::F(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18 => Some(f as i64),
-            _ => None,
-        }
-    }
-
-    /// The value as `f64` when present and finite.
-    pub fn as_f64(self) -> Option<f64> {
-        match self {
-            Num::U(v) => Some(v as f64),
-            Num::I(v) => Some(v as f64),
-            Num::F(f) if f.is_finite() => Some(f),
-            _ => None,
-        }
-    }
-
-    /// True when the field carried a number.
-    pub fn is_present(self) -> bool {
-        !matches!(self, Num::Absent)
-    }
-}
+pub use super::json::Num;
 
 impl FromJson for Num {
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
