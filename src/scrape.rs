@@ -48,7 +48,7 @@ impl Upstream {
             .clone()
     }
 
-    /// [`Upstream::body`] compressed, to start a gzip body with ([`Gzip::body`]).
+    /// [`Upstream::body`] compressed, to start a gzip body with ([`Gzip::finish`]).
     pub fn gzip_prefix(&self, format: Format, gzip: &mut Gzip) -> &Prefix {
         self.compressed[usize::from(format == Format::OpenMetrics)].get_or_init(|| gzip.prefix(&self.body(format)))
     }

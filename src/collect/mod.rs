@@ -1,7 +1,7 @@
 //! TMDS model → snapshot: the rules that turn `/task` and `/task/stats` into series.
 //!
 //! Pure functions, no I/O. Task metadata here, per-container metadata and resource usage in
-//! [`container`], network in [`network`].
+//! `container`, network in `network`.
 
 mod container;
 mod network;

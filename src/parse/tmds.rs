@@ -2,7 +2,7 @@
 //!
 //! Every leaf is optional and lenient (see [`super::lenient`]), every nested object reads as
 //! absent when it is not an object, and structs skip unknown keys and keep the last of
-//! duplicated ones ([`lenient_struct`]). Parsing therefore fails only on a body that is not
+//! duplicated ones (`lenient_struct!`). Parsing therefore fails only on a body that is not
 //! JSON (or not an object); a container entry that is not an object, or that holds a number
 //! out of range, becomes one error next to the others, all in a single pass
 //! ([`super::json`]). Field names mirror the JSON exactly. Integers stay integers ([`Num`]).
