@@ -28,12 +28,49 @@ pub struct Upstream {
     /// that asks, and served as it is by the others for the life of the read.
     encoded: [OnceLock<Bytes>; 2],
     compressed: [OnceLock<Prefix>; 2],
+    /// The buffer of the read before, to encode into (a body of 15 KB here, megabytes in host
+    /// mode: allocated anew on every read, it was a large allocation that made glibc merge its
+    /// free lists first).
+    spare_body: std::sync::Mutex<Vec<u8>>,
+}
+
+/// What one read's buffers leave for the next read to reuse.
+#[derive(Debug, Default)]
+pub struct Spare {
+    /// The series vector, emptied.
+    pub series: Vec<crate::snapshot::Series>,
+    /// An encoded body's buffer, emptied.
+    pub body: Vec<u8>,
 }
 
 impl Upstream {
     /// A read and its result.
     pub fn new(at: Instant, result: Result<(Snapshot, usize), SourceError>) -> Self {
-        Upstream { at, result, encoded: Default::default(), compressed: Default::default() }
+        Upstream::with_spare(at, result, Vec::new())
+    }
+
+    /// [`Upstream::new`], encoding into `body` (emptied) when it is first asked for.
+    pub fn with_spare(at: Instant, result: Result<(Snapshot, usize), SourceError>, body: Vec<u8>) -> Self {
+        let spare_body = std::sync::Mutex::new(body);
+        Upstream { at, result, encoded: Default::default(), compressed: Default::default(), spare_body }
+    }
+
+    /// Its buffers, emptied, for the next read (the series dropped, their room kept).
+    pub fn into_spare(self) -> Spare {
+        let mut series = match self.result {
+            Ok((snap, _)) => snap.series,
+            Err(_) => Vec::new(),
+        };
+        series.clear();
+        let mut body = self.spare_body.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if body.capacity() == 0 {
+            // The text encoding's buffer, when no scrape holds it any more.
+            if let Some(b) = self.encoded.into_iter().find_map(OnceLock::into_inner) {
+                body = b.try_into_mut().map(Vec::from).unwrap_or_default();
+            }
+        }
+        body.clear();
+        Spare { series, body }
     }
 
     /// The tasks' series in `format` (without OpenMetrics' `# EOF`); empty when the read failed.
@@ -41,7 +78,10 @@ impl Upstream {
         let Ok((snap, _)) = &self.result else { return Bytes::new() };
         self.encoded[usize::from(format == Format::OpenMetrics)]
             .get_or_init(|| {
-                let mut plain = Vec::with_capacity(encode::size_hint(snap));
+                let mut plain =
+                    std::mem::take(&mut *self.spare_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                plain.clear();
+                plain.reserve(encode::size_hint(snap));
                 encode::encode_part(snap, format, &mut plain);
                 Bytes::from(plain)
             })
@@ -211,9 +251,11 @@ impl Exporter {
         self.read_into(last, deadline).await
     }
 
-    /// Read, holding the lock of the last read, and keep the result as the last read.
+    /// Read, holding the lock of the last read, and keep the result as the last read. The last
+    /// read's buffers are reused when no scrape holds it any more.
     async fn read_into(&self, mut last: MutexGuard<'_, Option<Arc<Upstream>>>, deadline: Duration) -> Arc<Upstream> {
-        let fresh = Arc::new(self.read(deadline).await);
+        let spare = last.take().and_then(|u| Arc::try_unwrap(u).ok()).map(Upstream::into_spare).unwrap_or_default();
+        let fresh = Arc::new(self.read(deadline, spare).await);
         *last = Some(fresh.clone());
         fresh
     }
@@ -224,10 +266,11 @@ impl Exporter {
         u.at >= arrived || u.at.elapsed() < self.cache_ttl
     }
 
-    /// Read the source and collect every task's series; log one warning on failure.
-    async fn read(&self, deadline: Duration) -> Upstream {
+    /// Read the source and collect every task's series (into `spare`'s buffers); log one
+    /// warning on failure.
+    async fn read(&self, deadline: Duration, spare: Spare) -> Upstream {
         let result = match self.source.read(Instant::now() + deadline).await {
-            Ok(read) => Ok(self.collect(read)),
+            Ok(read) => Ok(self.collect(read, spare.series)),
             Err(e) => {
                 let hint = e.hint.unwrap_or("");
                 match &e.also {
@@ -240,12 +283,13 @@ impl Exporter {
                 Err(e)
             }
         };
-        Upstream::new(Instant::now(), result)
+        Upstream::with_spare(Instant::now(), result, spare.body)
     }
 
-    /// The series of one read, sorted; one warning when entries could not be used.
-    fn collect(&self, read: Read) -> (Snapshot, usize) {
-        let (snap, errors) = collect_read(&read, &self.filter, self.source.host_mode());
+    /// The series of one read, sorted (into `series`, emptied); one warning when entries could
+    /// not be used.
+    fn collect(&self, read: Read, series: Vec<crate::snapshot::Series>) -> (Snapshot, usize) {
+        let (snap, errors) = collect_read_into(&read, &self.filter, self.source.host_mode(), series);
         if let Some((id, why)) = errors.first() {
             tracing::warn!(url = %self.source.describe(), entries = errors.len(), first = %format!("{id}: {why}"), "entries could not be used; the others are exported");
         }
@@ -256,11 +300,23 @@ impl Exporter {
 /// The series of one read: the host's, then each task's (labelled with its ARN when `host`),
 /// sorted by family; and the entries that could not be used, as `(id, reason)`. Pure.
 pub fn collect_read(read: &Read, filter: &Filter, host: bool) -> (Snapshot, Vec<(String, String)>) {
+    collect_read_into(read, filter, host, Vec::new())
+}
+
+/// [`collect_read`] into `series` (emptied; its room reused).
+pub fn collect_read_into(
+    read: &Read,
+    filter: &Filter,
+    host: bool,
+    mut series: Vec<crate::snapshot::Series>,
+) -> (Snapshot, Vec<(String, String)>) {
     // About 50 series a container (more with state sets and interfaces): room for most at once,
     // counting only the containers that can have series, and at most 64 Ki series up front (a
     // body of a million entries that are not containers reserves nothing).
     let containers: usize = read.tasks.iter().map(|t| t.task.containers.iter().filter(|c| c.is_ok()).count()).sum();
-    let mut snap = Snapshot { series: Vec::with_capacity((16 + 56 * containers).min(1 << 16)) };
+    series.clear();
+    series.reserve((16 + 56 * containers).min(1 << 16));
+    let mut snap = Snapshot { series };
     if let Some(i) = &read.instance {
         let l = |v: &str| -> LabelValue { Arc::from(v) };
         snap.push(
@@ -294,6 +350,32 @@ mod tests {
     use crate::snapshot::Kept;
     use crate::source::http::HttpClient;
     use crate::source::sidecar::Sidecar;
+
+    #[test]
+    fn a_read_leaves_its_buffers_to_the_next_unless_a_body_is_still_out() {
+        use crate::metrics::Family;
+        let snap = || {
+            let mut s = Snapshot::default();
+            s.push(Family::ExporterUp, vec![], Value::U64(1));
+            s
+        };
+        let u = Upstream::new(Instant::now(), Ok((snap(), 0)));
+        let body = u.body(Format::Text);
+        assert!(body.ends_with(b"\necs_exporter_up 1\n"));
+        // A response still sends the body: its buffer stays with it.
+        let spare = Upstream::new(Instant::now(), Ok((snap(), 0)));
+        let out = spare.body(Format::Text);
+        let s = spare.into_spare();
+        assert!(s.body.capacity() == 0 && s.series.capacity() >= 1 && s.series.is_empty());
+        drop(out);
+        // Sent: the next read encodes into it, and into the same series vector.
+        let (cap, ptr) = (body.len(), body.as_ptr());
+        drop(body);
+        let s = u.into_spare();
+        assert!(s.body.capacity() >= cap && s.body.is_empty() && s.body.as_ptr() == ptr);
+        let next = Upstream::with_spare(Instant::now(), Ok((snap(), 0)), s.body);
+        assert_eq!(next.body(Format::Text).as_ptr(), ptr);
+    }
 
     #[tokio::test]
     async fn the_own_series_are_put_in_family_order_so_a_scrape_only_sets_values() {
