@@ -69,11 +69,6 @@ impl SharedLabels {
             text.into_boxed_slice()
         })
     }
-
-    /// The labels.
-    pub fn list(&self) -> &[Label] {
-        &self.list
-    }
 }
 
 /// The labels of a series, in order.

@@ -92,17 +92,10 @@ impl FromJson for DockerLabels {
 }
 
 impl Summary {
-    /// A label's value.
+    /// A label's value, from every label (built on first use; the ECS agent's are also the
+    /// fields of [`DockerLabels`]).
     pub fn label(&self, key: &str) -> Option<&str> {
-        let known = match key {
-            labels::TASK_ARN => &self.labels.task_arn,
-            labels::CONTAINER_NAME => &self.labels.container_name,
-            labels::FAMILY => &self.labels.family,
-            labels::REVISION => &self.labels.revision,
-            labels::CLUSTER => &self.labels.cluster,
-            _ => return self.labels.all.get()?.get(key)?.get(),
-        };
-        known.get()
+        self.labels.all.get()?.get(key)?.get()
     }
 
     /// The container's name without Docker's leading `/`.

@@ -190,11 +190,6 @@ pub struct Deferred<T> {
 }
 
 impl<T> Deferred<T> {
-    /// One holding `value`, already built.
-    pub fn of(value: Option<T>) -> Self {
-        Deferred { text: None, value: std::sync::OnceLock::from(value) }
-    }
-
     /// One to build from `text` (a JSON object already checked) when asked for.
     pub fn text(text: &str) -> Self {
         Deferred { text: Some(Arc::from(text)), value: std::sync::OnceLock::new() }
@@ -227,7 +222,7 @@ impl<T> FromJson for Deferred<T> {
         r.skip()?;
         Ok(match object {
             true => Deferred::text(r.since(start)),
-            false => Deferred::of(None),
+            false => Deferred { text: None, value: std::sync::OnceLock::new() },
         })
     }
 }

@@ -10,7 +10,7 @@
 use super::http::{Counters, FetchError};
 use super::pipeline::Pipeline;
 use super::{Instance, Read, SourceError, TaskRead};
-use crate::parse::docker::{self, labels, Inspect, Summary};
+use crate::parse::docker::{self, Inspect, Summary};
 use crate::parse::lenient::{Num, Objects, Str};
 use crate::parse::tmds::{Container, Limits, Network, Stats, Task, TaskDoc, TaskStats};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -303,7 +303,7 @@ impl DockerHost {
 /// Containers of an ECS task are kept whatever their state (a stopped task keeps its status
 /// series while Docker keeps its containers); other containers while they run.
 fn keep(c: &Summary) -> bool {
-    c.label(labels::TASK_ARN).is_some_and(|a| !a.is_empty()) || c.running()
+    c.labels.task_arn.get().is_some_and(|a| !a.is_empty()) || c.running()
 }
 
 /// Group what the Engine saw into tasks: containers with the ECS task ARN label by task (named
@@ -314,12 +314,12 @@ pub fn assemble(mut seen: Containers) -> Read {
     let mut tasks: BTreeMap<&str, Vec<&Summary>> = BTreeMap::new();
     let mut standalone = Vec::new();
     for c in list.iter().filter(|c| keep(c)) {
-        match c.label(labels::TASK_ARN).filter(|a| !a.is_empty()) {
+        match c.labels.task_arn.get().filter(|a| !a.is_empty()) {
             Some(arn) => tasks.entry(arn).or_default().push(c),
             None => standalone.push(c),
         }
     }
-    let clusters: HashSet<&str> = list.iter().filter_map(|c| c.label(labels::CLUSTER)).collect();
+    let clusters: HashSet<&str> = list.iter().filter_map(|c| c.labels.cluster.get()).collect();
     let mut read = Read {
         instance: Some(Instance {
             cluster: if clusters.len() == 1 {
@@ -346,7 +346,7 @@ pub fn assemble(mut seen: Containers) -> Read {
         let containers = members
             .iter()
             .map(|c| {
-                let name = c.label(labels::CONTAINER_NAME).filter(|n| !n.is_empty()).unwrap_or(c.name());
+                let name = c.labels.container_name.get().filter(|n| !n.is_empty()).unwrap_or(c.name());
                 let inspect = seen.inspected.get(c.id.or_empty()).map(|i| &i.inspect);
                 let mut m = container(name, c, inspect, mode);
                 // Docker's count of restarts by its restart policy.
