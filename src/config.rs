@@ -78,6 +78,16 @@ pub struct CommonArgs {
     /// StatsD push flags.
     #[command(flatten)]
     pub statsd: StatsdArgs,
+
+    /// Scheduling policy (Linux): batch never preempts the running task when the exporter wakes (the workload, or the endpoint answering it); normal is the default policy of other processes.
+    #[arg(
+        long = "runtime.scheduler",
+        env = "ECS_EXPORTER_RUNTIME_SCHEDULER",
+        default_value = "batch",
+        value_name = "POLICY",
+        help_heading = "Runtime"
+    )]
+    pub scheduler: Scheduler,
 }
 
 /// The web server's flags, the same in every mode.
@@ -441,6 +451,15 @@ pub struct SimulateArgs {
     pub slow_stats: Option<Duration>,
 }
 
+/// `--runtime.scheduler`: the Linux scheduling policy the exporter runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scheduler {
+    /// `SCHED_BATCH`: the same fair share of CPU, but a wake-up never preempts the running task.
+    Batch,
+    /// `SCHED_OTHER`, as started.
+    Normal,
+}
+
 /// Log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -507,6 +526,8 @@ pub struct Config {
     pub host: Option<HostConfig>,
     /// The StatsD push, when on.
     pub statsd: Option<StatsdConfig>,
+    /// The scheduling policy to run under.
+    pub scheduler: Scheduler,
 }
 
 /// The settings of host mode.
@@ -585,7 +606,7 @@ fn metadata_uri(flag: Option<String>) -> Result<Option<(String, UriSource)>, Con
 
 /// The settings every mode shares.
 fn base(common: CommonArgs, uri: Option<(String, UriSource)>) -> Result<Config, ConfigError> {
-    let CommonArgs { web, metadata, containers, statsd } = common;
+    let CommonArgs { web, metadata, containers, statsd, scheduler } = common;
     let (metadata_uri, uri_source) = match uri {
         Some((u, s)) => (Some(u), s),
         None => (None, UriSource::Demo),
@@ -608,6 +629,7 @@ fn base(common: CommonArgs, uri: Option<(String, UriSource)>) -> Result<Config, 
         },
         host: None,
         statsd: statsd.config()?,
+        scheduler,
     })
 }
 

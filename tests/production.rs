@@ -137,7 +137,7 @@ fn rough_edges_have_exact_messages() {
 fn help_is_grouped() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for heading in ["Web:", "Metadata:", "Containers:", "StatsD:", "Logging:"] {
+    for heading in ["Web:", "Metadata:", "Containers:", "StatsD:", "Runtime:", "Logging:"] {
         assert!(help.lines().any(|l| l == heading), "{heading} missing:\n{help}");
     }
 }
@@ -207,4 +207,35 @@ fn sigterm_does_not_wait_for_a_half_sent_request() {
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     drop(half);
     let _ = request;
+}
+
+/// The scheduling policy (field 41 of `/proc/PID/task/TID/stat`) of every thread of `pid`.
+#[cfg(target_os = "linux")]
+fn policies(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap();
+        // Fields after `(comm)`, which may hold spaces; the first of them is field 3.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(41 - 3).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn runs_under_sched_batch_unless_told_otherwise() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let exp = exporter(&["--demo"], &[]);
+    assert!(get(&exp.addr, "/metrics").text().contains("\necs_exporter_up 1\n"));
+    let p = policies(exp.child.id());
+    assert!(!p.is_empty() && p.iter().all(|&x| x == SCHED_BATCH), "{p:?}");
+    let exp = exporter(&["--demo", "--runtime.scheduler", "normal"], &[]);
+    assert!(get(&exp.addr, "/metrics").text().contains("\necs_exporter_up 1\n"));
+    let p = policies(exp.child.id());
+    assert!(p.iter().all(|&x| x == SCHED_OTHER), "{p:?}");
+    let (code, err) = fails(&["--demo"], &[("ECS_EXPORTER_RUNTIME_SCHEDULER", "fifo")]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err, "ecs-exporter: ECS_EXPORTER_RUNTIME_SCHEDULER: invalid value 'fifo' for '--runtime.scheduler <POLICY>' (accepted: batch, normal)");
 }
