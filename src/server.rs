@@ -302,15 +302,25 @@ fn with_headers(mut r: Response<Chunks>, extra: &[(http::HeaderName, HeaderValue
 const SCRAPE_TIMEOUT: header::HeaderName = header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds");
 
 async fn metrics(req: &Request<Incoming>, st: &State) -> Response<Chunks> {
-    let h = req.headers();
-    let scrape_timeout = h
-        .get(SCRAPE_TIMEOUT)
+    // The first value of each of the three headers read, in one pass over the few a scraper
+    // sends (three hashed lookups cost more).
+    let (mut timeout, mut accept, mut encoding) = (None, None, None);
+    for (k, v) in req.headers() {
+        if *k == header::ACCEPT {
+            accept.get_or_insert(v);
+        } else if *k == header::ACCEPT_ENCODING {
+            encoding.get_or_insert(v);
+        } else if *k == SCRAPE_TIMEOUT {
+            timeout.get_or_insert(v);
+        }
+    }
+    let scrape_timeout = timeout
         .and_then(header_text)
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v > 0.0 && *v < 86_400.0)
         .map(Duration::from_secs_f64);
-    let format = st.negotiation.format(h.get(header::ACCEPT).map(HeaderValue::as_bytes));
-    let gzip = accepts_gzip(h.get(header::ACCEPT_ENCODING).and_then(header_text));
+    let format = st.negotiation.format(accept.map(HeaderValue::as_bytes));
+    let gzip = accepts_gzip(encoding.and_then(header_text));
 
     let scrape = st.exporter.scrape(scrape_timeout).await;
     // The tasks' part is encoded (and compressed) once per upstream read; the exporter's own

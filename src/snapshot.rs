@@ -248,15 +248,16 @@ impl Fill<'_> {
     pub fn put(&mut self, family: Family, labels: &[(&'static str, &LabelValue)], value: Value) {
         let series = &mut self.kept.snap.series;
         match series.get_mut(self.at) {
-            Some(s)
-                if s.family == family
-                    && s.labels.len() == labels.len()
-                    && s.labels
+            // A fill makes only lists of their own.
+            Some(Series { family: f, labels: Labels::Own(list), value: slot })
+                if *f == family
+                    && list.len() == labels.len()
+                    && list
                         .iter()
                         .zip(labels)
-                        .all(|((k, v), (k2, v2))| k == k2 && (Arc::ptr_eq(v, v2) || v == *v2)) =>
+                        .all(|((k, v), (k2, v2))| same_str(k, k2) && (Arc::ptr_eq(v, v2) || v == *v2)) =>
             {
-                s.value = value;
+                *slot = value;
             }
             _ => {
                 series.truncate(self.at);
@@ -267,6 +268,11 @@ impl Fill<'_> {
         }
         self.at += 1;
     }
+}
+
+/// Equal strings, the same static name (its address) decided without comparing bytes.
+fn same_str(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
 }
 
 impl Drop for Fill<'_> {
