@@ -352,9 +352,12 @@ fn set_scheduler(policy: crate::config::Scheduler) {
             crate::config::Scheduler::Batch => libc::SCHED_BATCH,
             crate::config::Scheduler::Normal => libc::SCHED_OTHER,
         };
-        let param = libc::sched_param { sched_priority: 0 };
+        // The system call itself: musl's `sched_setscheduler` always fails (ENOSYS), by design.
+        // The kernel reads one int, the priority (0 for both policies); musl's struct has more.
+        // SAFETY: an all-zero sched_param is valid.
+        let param: libc::sched_param = unsafe { std::mem::zeroed() };
         // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
-        if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+        if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, policy, &param as *const libc::sched_param) } != 0 {
             let cause = std::io::Error::last_os_error();
             tracing::info!(%cause, "cannot set the scheduling policy; running under the one started with");
         }
