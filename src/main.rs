@@ -6,6 +6,33 @@ use ecs_exporter::config::{Cli, Command};
 use ecs_exporter::{app, logging};
 use std::process::ExitCode;
 
+/// The static musl binary of the image allocates with dlmalloc instead of musl's own allocator
+/// (mallocng), which maps and unmaps memory around every block it frees whole (12 `mmap` and
+/// `munmap` calls per uncached scrape) and costs 1.6 times the glibc build's CPU per scrape.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: Dlmalloc = Dlmalloc;
+
+/// dlmalloc's global allocator behind calls that are never inlined: inlined into the
+/// allocation shims, it cost 50 KB of binary.
+#[cfg(target_env = "musl")]
+struct Dlmalloc;
+
+#[cfg(target_env = "musl")]
+// SAFETY: every call is passed on unchanged to dlmalloc's global allocator.
+unsafe impl std::alloc::GlobalAlloc for Dlmalloc {
+    #[inline(never)]
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
+    }
+    #[inline(never)]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { dlmalloc::GlobalDlmalloc.dealloc(ptr, layout) }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

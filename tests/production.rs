@@ -114,7 +114,8 @@ fn rough_edges_have_exact_messages() {
     assert_eq!(code, Some(2));
     assert_eq!(
         err,
-        format!("ecs-exporter: cannot listen on {addr}: Address already in use (os error 98); another process listens there (another exporter?); pick another port")
+        // The C library's text of EADDRINUSE: glibc "Address already in use", musl "Address in use".
+        format!("ecs-exporter: cannot listen on {addr}: {}; another process listens there (another exporter?); pick another port", std::io::Error::from_raw_os_error(98))
     );
     assert_eq!(err.matches("os error 98").count(), 1, "the cause once");
     let (_, err) = fails(&["--demo", "--web.listen-address", "9779"], &[]);
