@@ -7,14 +7,16 @@ use ecs_exporter::{app, logging};
 use std::process::ExitCode;
 
 /// The static musl binary of the image allocates with dlmalloc instead of musl's own allocator
-/// (mallocng), which maps and unmaps memory around every block it frees whole (12 `mmap` and
-/// `munmap` calls per uncached scrape) and costs 1.6 times the glibc build's CPU per scrape.
+/// (mallocng), which unmaps every block it frees whole and maps it again on the next read (12
+/// `mmap` and `munmap` calls per uncached scrape): 115 against 210 µs of CPU per uncached scrape
+/// (the glibc build: 109).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: Dlmalloc = Dlmalloc;
 
-/// dlmalloc's global allocator behind calls that are never inlined: inlined into the
-/// allocation shims, it cost 50 KB of binary.
+/// dlmalloc's `malloc` and `free` behind two calls that are never inlined, 6 KB of binary less
+/// than its own global allocator; reallocation and zeroed allocation are the trait's defaults,
+/// made of these two (1 KB less again).
 #[cfg(target_env = "musl")]
 struct Dlmalloc;
 
